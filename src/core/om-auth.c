@@ -1,0 +1,2 @@
+/* om-auth.c — placeholder until the module lands */
+#include <glib.h>

@@ -1,0 +1,2 @@
+/* om-discovery.c — placeholder until the module lands */
+#include <glib.h>

@@ -1,0 +1,2 @@
+/* om-event.c — placeholder until the module lands */
+#include <glib.h>

@@ -1,0 +1,2 @@
+/* om-http.c — placeholder until the module lands */
+#include <glib.h>

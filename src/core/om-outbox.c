@@ -1,0 +1,2 @@
+/* om-outbox.c — placeholder until the module lands */
+#include <glib.h>

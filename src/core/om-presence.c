@@ -1,0 +1,2 @@
+/* om-presence.c — placeholder until the module lands */
+#include <glib.h>

@@ -1,0 +1,2 @@
+/* om-receipts.c — placeholder until the module lands */
+#include <glib.h>

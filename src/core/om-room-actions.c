@@ -1,0 +1,2 @@
+/* om-room-actions.c — placeholder until the module lands */
+#include <glib.h>

@@ -1,0 +1,2 @@
+/* om-room-list.c — placeholder until the module lands */
+#include <glib.h>

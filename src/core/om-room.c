@@ -1,0 +1,2 @@
+/* om-room.c — placeholder until the module lands */
+#include <glib.h>

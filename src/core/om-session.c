@@ -1,0 +1,2 @@
+/* om-session.c — placeholder until the module lands */
+#include <glib.h>

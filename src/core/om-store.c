@@ -1,0 +1,2 @@
+/* om-store.c — placeholder until the module lands */
+#include <glib.h>

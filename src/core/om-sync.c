@@ -1,0 +1,2 @@
+/* om-sync.c — placeholder until the module lands */
+#include <glib.h>

@@ -1,0 +1,2 @@
+/* om-timeline.c — placeholder until the module lands */
+#include <glib.h>

@@ -1,0 +1,2 @@
+/* om-typing.c — placeholder until the module lands */
+#include <glib.h>

@@ -1,0 +1,2 @@
+/* placeholder until the test homeserver lands */
+int main (void) { return 1; }

@@ -1,0 +1,2 @@
+/* placeholder until the test support lands */
+#include "om-test-hs.h"

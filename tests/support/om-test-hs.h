@@ -1,0 +1,79 @@
+/* om-test-hs.h — start and steer the test homeserver from a GLib test
+ *
+ * The homeserver is a separate process (tests/homeserver), started on
+ * 127.0.0.1 with a free port and a temporary data directory.  Control calls
+ * are blocking HTTP requests to its /_test/ endpoints; they never touch the
+ * client's main loop.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct _OmTestHs OmTestHs;
+
+/* Starts a homeserver (aborts the test on failure).  @extra_args: NULL, or
+ * a NULL-terminated argv tail such as { "--demo", NULL }. */
+OmTestHs    *om_test_hs_start          (const char * const *extra_args);
+/* Stops it (SIGTERM, then SIGKILL after 5 s) and removes its data dir. */
+void         om_test_hs_free           (OmTestHs           *hs);
+
+/* "http://127.0.0.1:<port>" */
+const char  *om_test_hs_get_url        (OmTestHs           *hs);
+/* The server_name in user IDs ("127.0.0.1:<port>" unless --server-name). */
+const char  *om_test_hs_get_server_name (OmTestHs          *hs);
+const char  *om_test_hs_get_data_dir   (OmTestHs           *hs);
+/* "@<localpart>:<server_name>" (owned). */
+char        *om_test_hs_user_id        (OmTestHs           *hs,
+                                        const char         *localpart);
+
+/* Creates a user through POST /_test/users; returns the user ID (owned). */
+char        *om_test_hs_create_user    (OmTestHs           *hs,
+                                        const char         *localpart,
+                                        const char         *password,
+                                        gboolean            admin);
+
+/* A blocking request to the homeserver (any path; control endpoints need
+ * no token).  @access_token and @json_body may be NULL.  Returns the
+ * parsed body (NULL if empty) and the status in @out_status. */
+JsonNode    *om_test_hs_request        (OmTestHs           *hs,
+                                        const char         *method,
+                                        const char         *path,
+                                        const char         *access_token,
+                                        const char         *json_body,
+                                        guint              *out_status);
+
+/* Logs @localpart in with a password and returns the access token (owned). */
+char        *om_test_hs_login          (OmTestHs           *hs,
+                                        const char         *localpart,
+                                        const char         *password,
+                                        char              **out_device_id);
+
+/* Adds a fault rule: POST /_test/faults with @rule_json, e.g.
+ * {"path":"/send/","action":"error","status":500,"count":3}. */
+void         om_test_hs_add_fault      (OmTestHs           *hs,
+                                        const char         *rule_json);
+void         om_test_hs_clear_faults   (OmTestHs           *hs);
+
+/* Stops the process and starts it again on the same port with the same
+ * data directory (state kept, connections dropped). */
+void         om_test_hs_restart        (OmTestHs           *hs);
+/* SIGKILL without restart (om_test_hs_start_again brings it back). */
+void         om_test_hs_kill           (OmTestHs           *hs);
+void         om_test_hs_start_again    (OmTestHs           *hs);
+
+/* Iterates the default main context until @done returns TRUE or
+ * @timeout_ms passes; returns what @done last returned. */
+gboolean     om_test_wait_until        (gboolean          (*done) (gpointer user_data),
+                                        gpointer            user_data,
+                                        guint               timeout_ms);
+
+/* A fresh temporary directory for a test (removed by om_test_rmdir). */
+char        *om_test_mkdtemp           (void);
+void         om_test_rmdir             (const char         *path);
+
+G_END_DECLS
