@@ -104,10 +104,14 @@ om_error_new_from_response (guint     http_status,
           json_node_get_value_type (node) == G_TYPE_STRING)
         message = json_node_get_string (node);
 
+      /* JSON has one number type: accept 1500.0 as well as 1500. */
       node = json_object_get_member (obj, "retry_after_ms");
       if (node != NULL && JSON_NODE_HOLDS_VALUE (node) &&
           json_node_get_value_type (node) == G_TYPE_INT64)
         retry_after_ms = MAX (0, json_node_get_int (node));
+      else if (node != NULL && JSON_NODE_HOLDS_VALUE (node) &&
+               json_node_get_value_type (node) == G_TYPE_DOUBLE)
+        retry_after_ms = (gint64) CLAMP (json_node_get_double (node), 0.0, (double) G_MAXINT32);
 
       node = json_object_get_member (obj, "soft_logout");
       if (node != NULL && JSON_NODE_HOLDS_VALUE (node) &&

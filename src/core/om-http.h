@@ -33,6 +33,8 @@ void         om_http_set_base_url        (OmHttp              *self,
 void         om_http_set_access_token    (OmHttp              *self,
                                           const char          *access_token);
 gboolean     om_http_has_access_token    (OmHttp              *self);
+/* A copy of the token for whoever stores credentials (owned). */
+char        *om_http_dup_access_token    (OmHttp              *self);
 
 /* Sends one request and parses the JSON response.
  *

@@ -83,4 +83,16 @@ void         om_room_list_add               (OmRoomList   *self,
 void         om_room_list_remove            (OmRoomList   *self,
                                              const char   *room_id);
 
+/* m.direct says whether the room is a direct chat (the session calls this;
+ * it overrides the is_direct of the invite). */
+void         om_room_set_is_direct          (OmRoom       *self,
+                                             gboolean      is_direct);
+/* Member events from back-pagination (OmEvent): historical, so each is
+ * used (and stored) only for a user the room has no member event for. */
+void         om_room_add_lazy_members       (OmRoom       *self,
+                                             GPtrArray    *member_events);
+/* Writes the room's record (counts, summary, prev_batch …) to the store. */
+gboolean     om_room_save_record            (OmRoom       *self,
+                                             GError      **error);
+
 G_END_DECLS

@@ -1,2 +1,986 @@
-/* om-session.c — placeholder until the module lands */
-#include <glib.h>
+/* om-session.c — one signed-in account
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#define G_LOG_DOMAIN "om-session"
+
+#include <glib/gstdio.h>
+
+#include "om-auth.h"
+#include "om-error.h"
+#include "om-http.h"
+#include "om-outbox.h"
+#include "om-presence.h"
+#include "om-receipts.h"
+#include "om-room-private.h"
+#include "om-session-private.h"
+#include "om-store.h"
+#include "om-sync.h"
+#include "om-typing.h"
+
+#define DEVICE_DISPLAY_NAME "OpenMeet Chat"
+
+struct _OmSession
+{
+  GObject         parent_instance;
+
+  char           *data_dir;     /* owned */
+  char           *user_id;      /* owned, nullable until signed in */
+  char           *device_id;    /* owned, nullable */
+  char           *homeserver;   /* owned, nullable */
+
+  OmHttp         *http;         /* owned, nullable until signed in */
+  OmStore        *store;        /* owned, nullable until signed in */
+  OmRoomList     *room_list;    /* owned */
+  OmSync         *sync;         /* owned, nullable until signed in */
+  OmOutbox       *outbox;       /* owned, nullable until signed in */
+  OmTyping       *typing;       /* owned, nullable until signed in */
+  OmReceipts     *receipts;     /* owned, nullable until signed in */
+  OmPresence     *presence;     /* owned, nullable until signed in */
+
+  OmSessionState  state;
+  gboolean        started;
+};
+
+enum {
+  PROP_0,
+  PROP_STATE,
+  PROP_USER_ID,
+  PROP_DEVICE_ID,
+  PROP_HOMESERVER,
+  PROP_SYNC_ERROR,
+  PROP_ROOM_LIST,
+  N_PROPS
+};
+
+enum {
+  SYNCED,
+  SIGNED_OUT,
+  N_SIGNALS
+};
+
+static GParamSpec *properties[N_PROPS];
+static guint signals[N_SIGNALS];
+
+G_DEFINE_FINAL_TYPE (OmSession, om_session, G_TYPE_OBJECT)
+
+G_DEFINE_ENUM_TYPE (OmSessionState, om_session_state,
+  G_DEFINE_ENUM_VALUE (OM_SESSION_STATE_SIGNED_OUT, "signed-out"),
+  G_DEFINE_ENUM_VALUE (OM_SESSION_STATE_READY, "ready"),
+  G_DEFINE_ENUM_VALUE (OM_SESSION_STATE_CONNECTING, "connecting"),
+  G_DEFINE_ENUM_VALUE (OM_SESSION_STATE_ONLINE, "online"),
+  G_DEFINE_ENUM_VALUE (OM_SESSION_STATE_OFFLINE, "offline"))
+
+static void
+set_state (OmSession      *self,
+           OmSessionState  state)
+{
+  if (self->state == state)
+    return;
+  self->state = state;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_STATE]);
+}
+
+static void
+teardown (OmSession *self)
+{
+  if (self->sync != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (self->sync, self);
+      om_sync_stop (self->sync);
+    }
+  if (self->outbox != NULL)
+    om_outbox_stop (self->outbox);
+  self->started = FALSE;
+
+  g_clear_object (&self->sync);
+  g_clear_object (&self->outbox);
+  g_clear_object (&self->typing);
+  g_clear_object (&self->receipts);
+  g_clear_object (&self->presence);
+  /* Rooms hold the store and the HTTP client: drop them before those. */
+  g_clear_object (&self->room_list);
+  g_clear_object (&self->store);
+  g_clear_object (&self->http);
+}
+
+static void
+om_session_dispose (GObject *object)
+{
+  OmSession *self = OM_SESSION (object);
+
+  teardown (self);
+
+  G_OBJECT_CLASS (om_session_parent_class)->dispose (object);
+}
+
+static void
+om_session_finalize (GObject *object)
+{
+  OmSession *self = OM_SESSION (object);
+
+  g_free (self->data_dir);
+  g_free (self->user_id);
+  g_free (self->device_id);
+  g_free (self->homeserver);
+
+  G_OBJECT_CLASS (om_session_parent_class)->finalize (object);
+}
+
+static void
+om_session_get_property (GObject    *object,
+                         guint       prop_id,
+                         GValue     *value,
+                         GParamSpec *pspec)
+{
+  OmSession *self = OM_SESSION (object);
+
+  switch (prop_id)
+    {
+    case PROP_STATE:
+      g_value_set_enum (value, self->state);
+      break;
+    case PROP_USER_ID:
+      g_value_set_string (value, self->user_id);
+      break;
+    case PROP_DEVICE_ID:
+      g_value_set_string (value, self->device_id);
+      break;
+    case PROP_HOMESERVER:
+      g_value_set_string (value, self->homeserver);
+      break;
+    case PROP_SYNC_ERROR:
+      g_value_set_string (value, om_session_get_sync_error (self));
+      break;
+    case PROP_ROOM_LIST:
+      g_value_set_object (value, om_session_get_room_list (self));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+om_session_class_init (OmSessionClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = om_session_dispose;
+  object_class->finalize = om_session_finalize;
+  object_class->get_property = om_session_get_property;
+
+  properties[PROP_STATE] =
+    g_param_spec_enum ("state", NULL, NULL, OM_TYPE_SESSION_STATE, OM_SESSION_STATE_SIGNED_OUT,
+                       G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_USER_ID] =
+    g_param_spec_string ("user-id", NULL, NULL, NULL,
+                         G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_DEVICE_ID] =
+    g_param_spec_string ("device-id", NULL, NULL, NULL,
+                         G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_HOMESERVER] =
+    g_param_spec_string ("homeserver", NULL, NULL, NULL,
+                         G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_SYNC_ERROR] =
+    g_param_spec_string ("sync-error", NULL, NULL, NULL,
+                         G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_ROOM_LIST] =
+    g_param_spec_object ("room-list", NULL, NULL, OM_TYPE_ROOM_LIST,
+                         G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  signals[SYNCED] =
+    g_signal_new ("synced", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_BOOLEAN);
+  signals[SIGNED_OUT] =
+    g_signal_new ("signed-out", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_ERROR);
+}
+
+static void
+om_session_init (OmSession *self)
+{
+  self->state = OM_SESSION_STATE_SIGNED_OUT;
+}
+
+OmSession *
+om_session_new (const char *data_dir)
+{
+  OmSession *self = g_object_new (OM_TYPE_SESSION, NULL);
+
+  self->data_dir = data_dir ? g_strdup (data_dir)
+                            : g_build_filename (g_get_user_data_dir (), "openmeet-chat", NULL);
+  return self;
+}
+
+/* Getters */
+
+OmSessionState
+om_session_get_state (OmSession *self)
+{
+  g_return_val_if_fail (OM_IS_SESSION (self), OM_SESSION_STATE_SIGNED_OUT);
+  return self->state;
+}
+
+const char *
+om_session_get_user_id (OmSession *self)
+{
+  g_return_val_if_fail (OM_IS_SESSION (self), NULL);
+  return self->user_id;
+}
+
+const char *
+om_session_get_device_id (OmSession *self)
+{
+  g_return_val_if_fail (OM_IS_SESSION (self), NULL);
+  return self->device_id;
+}
+
+const char *
+om_session_get_homeserver (OmSession *self)
+{
+  g_return_val_if_fail (OM_IS_SESSION (self), NULL);
+  return self->homeserver;
+}
+
+const char *
+om_session_get_sync_error (OmSession *self)
+{
+  g_return_val_if_fail (OM_IS_SESSION (self), NULL);
+  return self->sync ? om_sync_get_error (self->sync) : NULL;
+}
+
+const char *
+om_session_get_data_dir (OmSession *self)
+{
+  g_return_val_if_fail (OM_IS_SESSION (self), NULL);
+  return self->data_dir;
+}
+
+OmRoomList *
+om_session_get_room_list (OmSession *self)
+{
+  g_return_val_if_fail (OM_IS_SESSION (self), NULL);
+
+  if (self->room_list == NULL)
+    self->room_list = om_room_list_new ();
+  return self->room_list;
+}
+
+OmRoom *
+om_session_lookup_room (OmSession  *self,
+                        const char *room_id_or_alias)
+{
+  OmRoomList *list;
+
+  g_return_val_if_fail (OM_IS_SESSION (self), NULL);
+  g_return_val_if_fail (room_id_or_alias != NULL, NULL);
+
+  list = om_session_get_room_list (self);
+  if (room_id_or_alias[0] == '#')
+    return om_room_list_lookup_alias (list, room_id_or_alias);
+  return om_room_list_lookup (list, room_id_or_alias);
+}
+
+OmHttp *
+om_session_get_http (OmSession *self)
+{
+  g_return_val_if_fail (OM_IS_SESSION (self), NULL);
+  return self->http;
+}
+
+OmStore *
+om_session_get_store (OmSession *self)
+{
+  g_return_val_if_fail (OM_IS_SESSION (self), NULL);
+  return self->store;
+}
+
+OmSync *
+om_session_get_sync (OmSession *self)
+{
+  g_return_val_if_fail (OM_IS_SESSION (self), NULL);
+  return self->sync;
+}
+
+OmOutbox *
+om_session_get_outbox (OmSession *self)
+{
+  g_return_val_if_fail (OM_IS_SESSION (self), NULL);
+  return self->outbox;
+}
+
+OmTyping *
+om_session_get_typing (OmSession *self)
+{
+  g_return_val_if_fail (OM_IS_SESSION (self), NULL);
+  return self->typing;
+}
+
+OmReceipts *
+om_session_get_receipts (OmSession *self)
+{
+  g_return_val_if_fail (OM_IS_SESSION (self), NULL);
+  return self->receipts;
+}
+
+OmPresence *
+om_session_get_presence (OmSession *self)
+{
+  g_return_val_if_fail (OM_IS_SESSION (self), NULL);
+  return self->presence;
+}
+
+/* Private API for the session's parts */
+
+OmRoom *
+om_session_create_room_object (OmSession  *self,
+                               const char *room_id)
+{
+  return om_room_new (self, room_id, self->user_id, self->store, self->http);
+}
+
+void
+om_session_apply_account_data (OmSession *self,
+                               JsonArray *events)
+{
+  if (events == NULL)
+    return;
+
+  for (guint i = 0; i < json_array_get_length (events); i++)
+    {
+      JsonNode *node = json_array_get_element (events, i);
+      JsonObject *event;
+      JsonObject *content;
+      JsonObjectIter iter;
+      const char *user_id;
+      JsonNode *rooms;
+
+      if (!JSON_NODE_HOLDS_OBJECT (node))
+        continue;
+      event = json_node_get_object (node);
+      if (g_strcmp0 (json_object_get_string_member_with_default (event, "type", ""), "m.direct") != 0 ||
+          !json_object_has_member (event, "content") ||
+          !JSON_NODE_HOLDS_OBJECT (json_object_get_member (event, "content")))
+        continue;
+
+      /* m.direct: {user_id: [room_id, …]} */
+      content = json_object_get_object_member (event, "content");
+      json_object_iter_init (&iter, content);
+      while (json_object_iter_next (&iter, &user_id, &rooms))
+        {
+          JsonArray *ids;
+
+          if (!JSON_NODE_HOLDS_ARRAY (rooms))
+            continue;
+          ids = json_node_get_array (rooms);
+          for (guint j = 0; j < json_array_get_length (ids); j++)
+            {
+              JsonNode *id = json_array_get_element (ids, j);
+              OmRoom *room;
+
+              if (!JSON_NODE_HOLDS_VALUE (id) || json_node_get_value_type (id) != G_TYPE_STRING)
+                continue;
+              room = om_room_list_lookup (om_session_get_room_list (self), json_node_get_string (id));
+              if (room != NULL)
+                om_room_set_is_direct (room, TRUE);
+            }
+        }
+    }
+}
+
+void
+om_session_sync_state_changed (OmSession *self)
+{
+  if (self->sync == NULL || !self->started)
+    return;
+
+  if (om_sync_get_failures (self->sync) > 0)
+    set_state (self, OM_SESSION_STATE_OFFLINE);
+  else if (om_sync_get_since (self->sync) != NULL && self->state != OM_SESSION_STATE_CONNECTING)
+    set_state (self, OM_SESSION_STATE_ONLINE);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SYNC_ERROR]);
+}
+
+const char *
+om_session_get_sync_set_presence (OmSession *self)
+{
+  if (self->presence == NULL)
+    return NULL;
+
+  switch (om_presence_get_state (self->presence))
+    {
+    case OM_PRESENCE_OFFLINE:
+      return "offline";
+    case OM_PRESENCE_UNAVAILABLE:
+      return "unavailable";
+    case OM_PRESENCE_ONLINE:
+    case OM_PRESENCE_UNKNOWN:
+    default:
+      return NULL;
+    }
+}
+
+void
+om_session_network_ok (OmSession *self)
+{
+  if (self->sync != NULL)
+    om_sync_nudge (self->sync);
+}
+
+/* Signing in */
+
+static void
+sync_synced_cb (OmSync    *sync,
+                gboolean   initial,
+                OmSession *self)
+{
+  gboolean was_offline = self->state == OM_SESSION_STATE_OFFLINE;
+
+  set_state (self, OM_SESSION_STATE_ONLINE);
+  if (was_offline && self->outbox != NULL)
+    om_outbox_nudge (self->outbox);
+  g_signal_emit (self, signals[SYNCED], 0, initial);
+}
+
+static void
+sync_token_rejected_cb (OmSync       *sync,
+                        const GError *error,
+                        OmSession    *self)
+{
+  g_warning ("The server ended this session: %s", error->message);
+  if (self->outbox != NULL)
+    om_outbox_stop (self->outbox);
+  self->started = FALSE;
+  set_state (self, OM_SESSION_STATE_SIGNED_OUT);
+  g_signal_emit (self, signals[SIGNED_OUT], 0, error);
+}
+
+static char *
+account_dir (OmSession  *self,
+             const char *user_id)
+{
+  g_autofree char *escaped = g_uri_escape_string (user_id, NULL, FALSE);
+
+  return g_build_filename (self->data_dir, escaped, NULL);
+}
+
+static OmStore *
+open_account_store (OmSession   *self,
+                    const char  *user_id,
+                    GError     **error)
+{
+  g_autofree char *dir = account_dir (self, user_id);
+  g_autofree char *path = g_build_filename (dir, "store.db", NULL);
+
+  return om_store_open (path, error);
+}
+
+/* Wires everything up around an open store and an authenticated client. */
+static gboolean
+setup_account (OmSession   *self,
+               OmStore     *store,
+               OmHttp      *http,
+               const char  *homeserver,
+               const char  *user_id,
+               const char  *device_id,
+               GError     **error)
+{
+  g_autoptr(GPtrArray) rooms = NULL;
+  g_autofree char *stored_user = om_store_dup_value (store, "user_id");
+
+  if (stored_user != NULL && g_strcmp0 (stored_user, user_id) != 0)
+    {
+      g_set_error (error, OM_ERROR, OM_ERROR_STORE,
+                   "The store at %s belongs to %s, not %s",
+                   om_store_get_path (store), stored_user, user_id);
+      return FALSE;
+    }
+
+  if (!om_store_begin (store, error) ||
+      !om_store_set_value (store, "user_id", user_id, error) ||
+      !om_store_set_value (store, "device_id", device_id, error) ||
+      !om_store_set_value (store, "homeserver", homeserver, error) ||
+      !om_store_commit (store, error))
+    {
+      om_store_rollback (store);
+      return FALSE;
+    }
+
+  teardown (self);
+
+  g_free (self->user_id);
+  self->user_id = g_strdup (user_id);
+  g_free (self->device_id);
+  self->device_id = g_strdup (device_id);
+  g_free (self->homeserver);
+  self->homeserver = g_strdup (homeserver);
+  self->store = g_object_ref (store);
+  self->http = g_object_ref (http);
+
+  self->sync = om_sync_new (self);
+  g_signal_connect (self->sync, "synced", G_CALLBACK (sync_synced_cb), self);
+  g_signal_connect (self->sync, "token-rejected", G_CALLBACK (sync_token_rejected_cb), self);
+  self->outbox = om_outbox_new (self);
+  self->typing = om_typing_new (self);
+  self->receipts = om_receipts_new (self);
+  self->presence = om_presence_new (self);
+  om_presence_load (self->presence);
+
+  rooms = om_store_load_rooms (store, error);
+  if (rooms == NULL)
+    return FALSE;
+  for (guint i = 0; i < rooms->len; i++)
+    {
+      g_autoptr(GError) room_error = NULL;
+      g_autoptr(OmRoom) room = om_room_new_from_store (self, g_ptr_array_index (rooms, i),
+                                                       self->user_id, self->store, self->http,
+                                                       &room_error);
+
+      if (room == NULL)
+        {
+          g_warning ("Could not restore a room: %s", room_error->message);
+          continue;
+        }
+      om_room_list_add (om_session_get_room_list (self), room);
+    }
+
+  if (!om_outbox_load (self->outbox, error))
+    return FALSE;
+
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_USER_ID]);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_DEVICE_ID]);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_HOMESERVER]);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_ROOM_LIST]);
+  set_state (self, OM_SESSION_STATE_READY);
+  return TRUE;
+}
+
+gboolean
+om_session_restore (OmSession   *self,
+                    const char  *homeserver,
+                    const char  *user_id,
+                    const char  *device_id,
+                    const char  *access_token,
+                    GError     **error)
+{
+  g_autoptr(OmStore) store = NULL;
+  g_autoptr(OmHttp) http = NULL;
+
+  g_return_val_if_fail (OM_IS_SESSION (self), FALSE);
+  g_return_val_if_fail (homeserver != NULL, FALSE);
+  g_return_val_if_fail (user_id != NULL, FALSE);
+  g_return_val_if_fail (device_id != NULL, FALSE);
+  g_return_val_if_fail (access_token != NULL, FALSE);
+
+  store = open_account_store (self, user_id, error);
+  if (store == NULL)
+    return FALSE;
+
+  http = om_http_new (homeserver);
+  om_http_set_access_token (http, access_token);
+
+  return setup_account (self, store, http, homeserver, user_id, device_id, error);
+}
+
+char *
+om_session_dup_access_token (OmSession *self)
+{
+  g_return_val_if_fail (OM_IS_SESSION (self), NULL);
+  return self->http ? om_http_dup_access_token (self->http) : NULL;
+}
+
+typedef struct {
+  OmHttp  *http;        /* owned */
+  char    *homeserver;  /* owned */
+} LoginData;
+
+static void
+login_data_free (LoginData *data)
+{
+  g_clear_object (&data->http);
+  g_free (data->homeserver);
+  g_free (data);
+}
+
+static void
+login_cb (GObject      *source,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  OmSession *self = g_task_get_source_object (task);
+  LoginData *data = g_task_get_task_data (task);
+  g_autoptr(OmLoginResult) login = NULL;
+  g_autoptr(OmStore) store = NULL;
+  GError *error = NULL;
+
+  login = om_auth_login_finish (result, &error);
+  if (login == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  store = open_account_store (self, login->user_id, &error);
+  if (store == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  om_http_set_access_token (data->http, login->access_token);
+  if (!setup_account (self, store, data->http, data->homeserver,
+                      login->user_id, login->device_id, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  g_task_return_boolean (task, TRUE);
+}
+
+void
+om_session_login_password_async (OmSession           *self,
+                                 const char          *homeserver,
+                                 const char          *user,
+                                 const char          *password,
+                                 GCancellable        *cancellable,
+                                 GAsyncReadyCallback  callback,
+                                 gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autofree char *device_id = NULL;
+  LoginData *data;
+
+  g_return_if_fail (OM_IS_SESSION (self));
+  g_return_if_fail (homeserver != NULL);
+  g_return_if_fail (user != NULL);
+  g_return_if_fail (password != NULL);
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, om_session_login_password_async);
+
+  data = g_new0 (LoginData, 1);
+  data->http = om_http_new (homeserver);
+  data->homeserver = g_strdup (homeserver);
+  g_task_set_task_data (task, data, (GDestroyNotify) login_data_free);
+
+  /* Signing in again as the same user keeps the device (and with it the
+   * stored sync position) when we know it. */
+  if (user[0] == '@')
+    {
+      g_autofree char *dir = account_dir (self, user);
+      g_autofree char *path = g_build_filename (dir, "store.db", NULL);
+
+      if (g_file_test (path, G_FILE_TEST_EXISTS))
+        {
+          g_autoptr(OmStore) store = om_store_open (path, NULL);
+
+          if (store != NULL)
+            device_id = om_store_dup_value (store, "device_id");
+        }
+    }
+
+  om_auth_login_password_async (data->http, user, password, device_id, DEVICE_DISPLAY_NAME,
+                                cancellable, login_cb, g_steal_pointer (&task));
+}
+
+gboolean
+om_session_login_password_finish (OmSession     *self,
+                                  GAsyncResult  *result,
+                                  GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* Running */
+
+void
+om_session_start (OmSession *self)
+{
+  g_return_if_fail (OM_IS_SESSION (self));
+  g_return_if_fail (self->sync != NULL);
+
+  if (self->started)
+    return;
+  self->started = TRUE;
+  set_state (self, OM_SESSION_STATE_CONNECTING);
+  om_outbox_start (self->outbox);
+  om_sync_start (self->sync);
+}
+
+void
+om_session_stop (OmSession *self)
+{
+  g_return_if_fail (OM_IS_SESSION (self));
+
+  if (!self->started)
+    return;
+  self->started = FALSE;
+  om_sync_stop (self->sync);
+  om_outbox_stop (self->outbox);
+  set_state (self, OM_SESSION_STATE_READY);
+}
+
+/* Simple requests returning a member of the response */
+
+static JsonNode *
+empty_object_node (void)
+{
+  g_autoptr(JsonObject) object = json_object_new ();
+
+  return json_node_init_object (json_node_alloc (), object);
+}
+
+static void
+request_cb (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  const char *member = g_task_get_task_data (task);
+  g_autoptr(JsonNode) body = NULL;
+  GError *error = NULL;
+  JsonNode *value;
+
+  body = om_http_request_finish (OM_HTTP (source), result, NULL, &error);
+  if (body == NULL && error != NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  if (member == NULL)
+    {
+      g_task_return_pointer (task, NULL, NULL);
+      return;
+    }
+
+  value = JSON_NODE_HOLDS_OBJECT (body) ? json_object_get_member (json_node_get_object (body), member)
+                                        : NULL;
+  if (value == NULL || !JSON_NODE_HOLDS_VALUE (value) ||
+      json_node_get_value_type (value) != G_TYPE_STRING)
+    {
+      g_task_return_new_error (task, OM_ERROR, OM_ERROR_BAD_RESPONSE,
+                               "The server's answer has no %s", member);
+      return;
+    }
+
+  g_task_return_pointer (task, g_strdup (json_node_get_string (value)), g_free);
+}
+
+static void
+request (OmSession           *self,
+         gpointer             source_tag,
+         const char          *path,
+         JsonNode            *body,
+         const char          *member,
+         GCancellable        *cancellable,
+         GAsyncReadyCallback  callback,
+         gpointer             user_data)
+{
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, source_tag);
+  g_task_set_task_data (task, (gpointer) member, NULL);
+
+  if (self->http == NULL)
+    {
+      g_task_return_new_error (task, OM_ERROR, OM_ERROR_NOT_SIGNED_IN, "Not signed in");
+      g_object_unref (task);
+      return;
+    }
+
+  om_http_request_async (self->http, "POST", path, body, OM_HTTP_FLAGS_NONE, 0,
+                         cancellable, request_cb, task);
+}
+
+void
+om_session_join_room_async (OmSession           *self,
+                            const char          *room_id_or_alias,
+                            GCancellable        *cancellable,
+                            GAsyncReadyCallback  callback,
+                            gpointer             user_data)
+{
+  g_autofree char *escaped = NULL;
+  g_autofree char *path = NULL;
+  g_autoptr(JsonNode) body = NULL;
+
+  g_return_if_fail (OM_IS_SESSION (self));
+  g_return_if_fail (room_id_or_alias != NULL);
+
+  escaped = om_http_escape (room_id_or_alias);
+  path = g_strdup_printf ("/_matrix/client/v3/join/%s", escaped);
+  body = empty_object_node ();
+  request (self, om_session_join_room_async, path, body, "room_id",
+           cancellable, callback, user_data);
+}
+
+char *
+om_session_join_room_finish (OmSession     *self,
+                             GAsyncResult  *result,
+                             GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+void
+om_session_create_room_async (OmSession           *self,
+                              const char          *name,
+                              const char          *topic,
+                              const char * const  *invite,
+                              gboolean             is_direct,
+                              GCancellable        *cancellable,
+                              GAsyncReadyCallback  callback,
+                              gpointer             user_data)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonNode) body = NULL;
+
+  g_return_if_fail (OM_IS_SESSION (self));
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "preset");
+  json_builder_add_string_value (builder, is_direct ? "trusted_private_chat" : "private_chat");
+  if (name != NULL)
+    {
+      json_builder_set_member_name (builder, "name");
+      json_builder_add_string_value (builder, name);
+    }
+  if (topic != NULL)
+    {
+      json_builder_set_member_name (builder, "topic");
+      json_builder_add_string_value (builder, topic);
+    }
+  if (invite != NULL && invite[0] != NULL)
+    {
+      json_builder_set_member_name (builder, "invite");
+      json_builder_begin_array (builder);
+      for (guint i = 0; invite[i] != NULL; i++)
+        json_builder_add_string_value (builder, invite[i]);
+      json_builder_end_array (builder);
+    }
+  if (is_direct)
+    {
+      json_builder_set_member_name (builder, "is_direct");
+      json_builder_add_boolean_value (builder, TRUE);
+    }
+  json_builder_end_object (builder);
+  body = json_builder_get_root (builder);
+
+  request (self, om_session_create_room_async, "/_matrix/client/v3/createRoom", body, "room_id",
+           cancellable, callback, user_data);
+}
+
+char *
+om_session_create_room_finish (OmSession     *self,
+                               GAsyncResult  *result,
+                               GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+void
+om_session_leave_room_async (OmSession           *self,
+                             const char          *room_id,
+                             GCancellable        *cancellable,
+                             GAsyncReadyCallback  callback,
+                             gpointer             user_data)
+{
+  g_autofree char *escaped = NULL;
+  g_autofree char *path = NULL;
+  g_autoptr(JsonNode) body = NULL;
+
+  g_return_if_fail (OM_IS_SESSION (self));
+  g_return_if_fail (room_id != NULL);
+
+  escaped = om_http_escape (room_id);
+  path = g_strdup_printf ("/_matrix/client/v3/rooms/%s/leave", escaped);
+  body = empty_object_node ();
+  request (self, om_session_leave_room_async, path, body, NULL,
+           cancellable, callback, user_data);
+}
+
+gboolean
+om_session_leave_room_finish (OmSession     *self,
+                              GAsyncResult  *result,
+                              GError       **error)
+{
+  g_autoptr(GError) local_error = NULL;
+
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_task_propagate_pointer (G_TASK (result), &local_error);
+  if (local_error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+logout_cb (GObject      *source,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  OmSession *self = g_task_get_source_object (task);
+  g_autoptr(JsonNode) body = NULL;
+  GError *error = NULL;
+
+  body = om_http_request_finish (OM_HTTP (source), result, NULL, &error);
+  /* A token the server no longer knows is as signed out as it gets. */
+  if (error != NULL && !g_error_matches (error, OM_ERROR, OM_ERROR_UNKNOWN_TOKEN))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  g_clear_error (&error);
+
+  /* The device is gone: the next sign-in makes a new one. */
+  if (self->store != NULL)
+    om_store_set_value (self->store, "device_id", NULL, NULL);
+  teardown (self);
+  set_state (self, OM_SESSION_STATE_SIGNED_OUT);
+  g_task_return_boolean (task, TRUE);
+}
+
+void
+om_session_logout_async (OmSession           *self,
+                         GCancellable        *cancellable,
+                         GAsyncReadyCallback  callback,
+                         gpointer             user_data)
+{
+  GTask *task;
+  g_autoptr(JsonNode) body = NULL;
+
+  g_return_if_fail (OM_IS_SESSION (self));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, om_session_logout_async);
+
+  if (self->http == NULL)
+    {
+      g_task_return_boolean (task, TRUE);
+      g_object_unref (task);
+      return;
+    }
+
+  om_session_stop (self);
+  body = empty_object_node ();
+  om_http_request_async (self->http, "POST", "/_matrix/client/v3/logout", body,
+                         OM_HTTP_ALLOW_EMPTY, 0, cancellable, logout_cb, task);
+}
+
+gboolean
+om_session_logout_finish (OmSession     *self,
+                          GAsyncResult  *result,
+                          GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}

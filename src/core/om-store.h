@@ -64,7 +64,11 @@ OmStore        *om_store_open                 (const char         *path,
 const char     *om_store_get_path             (OmStore            *self);
 int             om_store_get_schema_version   (OmStore            *self);
 
-/* Transactions nest: only the outermost begin/commit reaches SQLite. */
+/* Transactions nest: only the outermost begin/commit reaches SQLite.  A
+ * rollback at any depth rolls back the whole outermost transaction; until
+ * every level is closed, writes and commits fail with OM_ERROR_STORE, so
+ * nothing autocommits behind a caller's back.  A failed commit leaves its
+ * level open: close it with om_store_rollback. */
 gboolean        om_store_begin                (OmStore            *self,
                                                GError            **error);
 gboolean        om_store_commit               (OmStore            *self,
@@ -163,7 +167,10 @@ gboolean        om_store_set_presence         (OmStore            *self,
 GHashTable     *om_store_load_presence        (OmStore            *self,
                                                GError            **error);
 
-/* Outbox.  Entries are durable once om_store_outbox_add returns. */
+/* Outbox.  Entries are durable once om_store_outbox_add returns (outside a
+ * transaction it commits with synchronous=FULL).  Returns the new ID, or -1
+ * with @error (a txn_id already queued is an error).  Updating an unknown
+ * ID is an error; removing one is not. */
 gint64          om_store_outbox_add           (OmStore            *self,
                                                const char         *room_id,
                                                const char         *txn_id,

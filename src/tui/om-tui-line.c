@@ -1,1 +1,503 @@
-/* placeholder */
+/* om-tui-line.c — the line-mode client
+ *
+ * Prints a room's timeline as lines and sends each line read from stdin.
+ * Everything runs on the GLib main loop: the session's HTTP, and stdin
+ * read through a GUnixInputStream.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#define G_LOG_DOMAIN "om-tui"
+
+#include <gio/gunixinputstream.h>
+#include <glib-unix.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "om-event.h"
+#include "om-outbox.h"
+#include "om-room.h"
+#include "om-room-list.h"
+#include "om-session.h"
+#include "om-timeline.h"
+#include "om-tui-line.h"
+#include "om-tui-text.h"
+
+/* How long to wait for unsent messages when input ends. */
+#define DRAIN_TIMEOUT_MS 15000
+
+typedef struct {
+  OmTuiLineOptions *options;      /* borrowed */
+  GMainLoop        *loop;         /* owned */
+  OmSession        *session;      /* owned */
+  OmRoom           *room;         /* owned ref, nullable */
+  OmTimeline       *timeline;     /* borrowed from room */
+  GDataInputStream *input;        /* owned */
+  GCancellable     *cancellable;  /* owned */
+  GHashTable       *printed;      /* OmEvent* already printed (owned refs, so no address reuse) */
+  int               status;
+  gboolean          input_done;
+  guint             drain_id;
+} LineClient;
+
+static void read_next_line (LineClient *client);
+
+static void
+say (const char *format,
+     ...) G_GNUC_PRINTF (1, 2);
+
+static void
+say (const char *format,
+     ...)
+{
+  va_list args;
+
+  va_start (args, format);
+  vfprintf (stdout, format, args);
+  va_end (args);
+  fputc ('\n', stdout);
+  fflush (stdout);
+}
+
+static void
+quit (LineClient *client,
+      int         status)
+{
+  client->status = status;
+  g_main_loop_quit (client->loop);
+}
+
+static void
+print_event (LineClient *client,
+             OmEvent    *event)
+{
+  g_autoptr(GDateTime) time = NULL;
+  g_autofree char *when = NULL;
+  g_autofree char *name = NULL;
+  g_autofree char *who = NULL;
+  g_autofree char *body = NULL;
+  const char *type = om_event_get_event_type (event);
+  const char *msgtype = om_event_get_msgtype (event);
+
+  if (g_hash_table_contains (client->printed, event))
+    return;
+  g_hash_table_add (client->printed, g_object_ref (event));
+
+  time = g_date_time_new_from_unix_local (om_event_get_origin_server_ts (event) / 1000);
+  when = time ? g_date_time_format (time, "%H:%M") : g_strdup ("--:--");
+  name = om_room_dup_member_display_name (client->room, om_event_get_sender (event));
+  who = om_tui_sanitize (name, NULL);
+
+  if (g_strcmp0 (type, "m.room.message") == 0 && om_event_get_body (event) != NULL)
+    {
+      body = om_tui_sanitize (om_event_get_body (event), "\n        ");
+      if (g_strcmp0 (msgtype, "m.emote") == 0)
+        say ("[%s] * %s %s", when, who, body);
+      else if (g_strcmp0 (msgtype, "m.notice") == 0)
+        say ("[%s] -%s- %s", when, who, body);
+      else
+        say ("[%s] <%s> %s", when, who, body);
+    }
+  else if (g_strcmp0 (type, "m.room.member") == 0)
+    {
+      const char *membership = NULL;
+      JsonObject *content = om_event_get_content (event);
+
+      if (json_object_has_member (content, "membership"))
+        membership = json_object_get_string_member_with_default (content, "membership", NULL);
+      body = om_tui_sanitize (membership ? membership : "changed membership", NULL);
+      say ("[%s] -- %s: %s", when, who, body);
+    }
+  else if (g_strcmp0 (type, "m.room.topic") == 0)
+    {
+      JsonObject *content = om_event_get_content (event);
+
+      body = om_tui_sanitize (json_object_get_string_member_with_default (content, "topic", ""), " ");
+      say ("[%s] -- %s set the topic: %s", when, who, body);
+    }
+}
+
+static void
+echo_state_cb (OmEvent    *echo,
+               GParamSpec *pspec,
+               LineClient *client)
+{
+  if (om_event_get_send_state (echo) == OM_SEND_STATE_FAILED)
+    {
+      g_autofree char *reason = om_tui_sanitize (om_event_get_send_error (echo), " ");
+      say ("!! not sent: %s", reason);
+    }
+}
+
+static void
+timeline_items_changed_cb (GListModel *model,
+                           guint       position,
+                           guint       removed,
+                           guint       added,
+                           LineClient *client)
+{
+  for (guint i = position; i < position + added; i++)
+    {
+      g_autoptr(OmEvent) event = g_list_model_get_item (model, i);
+
+      print_event (client, event);
+    }
+}
+
+static void
+open_room (LineClient *client,
+           OmRoom     *room)
+{
+  g_autofree char *name = NULL;
+  g_autofree char *topic = NULL;
+  guint n, first;
+
+  if (client->timeline != NULL)
+    g_signal_handlers_disconnect_by_data (client->timeline, client);
+  g_set_object (&client->room, room);
+  client->timeline = om_room_get_timeline (room);
+
+  name = om_tui_sanitize (om_room_get_display_name (room), NULL);
+  topic = om_tui_sanitize (om_room_get_topic (room), " ");
+  say ("== %s%s%s", name, *topic ? " — " : "", topic);
+
+  n = g_list_model_get_n_items (G_LIST_MODEL (client->timeline));
+  first = n > client->options->history ? n - client->options->history : 0;
+  for (guint i = first; i < n; i++)
+    {
+      g_autoptr(OmEvent) event = g_list_model_get_item (G_LIST_MODEL (client->timeline), i);
+      print_event (client, event);
+    }
+  g_signal_connect (client->timeline, "items-changed",
+                    G_CALLBACK (timeline_items_changed_cb), client);
+  om_room_mark_read (room);
+}
+
+static OmRoom *
+pick_room (LineClient *client,
+           const char *wanted)
+{
+  GListModel *rooms = G_LIST_MODEL (om_session_get_room_list (client->session));
+
+  if (wanted != NULL)
+    return om_session_lookup_room (client->session, wanted);
+
+  for (guint i = 0; i < g_list_model_get_n_items (rooms); i++)
+    {
+      g_autoptr(OmRoom) room = g_list_model_get_item (rooms, i);
+
+      if (om_room_get_membership (room) == OM_MEMBERSHIP_JOIN && !om_room_get_is_space (room))
+        return room;
+    }
+  return NULL;
+}
+
+static void
+list_rooms (LineClient *client)
+{
+  GListModel *rooms = G_LIST_MODEL (om_session_get_room_list (client->session));
+
+  for (guint i = 0; i < g_list_model_get_n_items (rooms); i++)
+    {
+      g_autoptr(OmRoom) room = g_list_model_get_item (rooms, i);
+      g_autofree char *name = om_tui_sanitize (om_room_get_display_name (room), NULL);
+      const char *alias = om_room_get_canonical_alias (room);
+
+      say ("   %s%s  %s%s%s", om_room_get_membership (room) == OM_MEMBERSHIP_INVITE ? "(invite) " : "",
+           name, alias ? alias : om_room_get_room_id (room),
+           om_room_get_unread_count (room) ? "  *" : "",
+           om_room_get_is_space (room) ? "  [space]" : "");
+    }
+}
+
+static gboolean
+drain_timeout_cb (gpointer user_data)
+{
+  LineClient *client = user_data;
+
+  client->drain_id = 0;
+  say ("!! %u message(s) still queued; they will be sent next time",
+       om_outbox_get_n_pending (om_session_get_outbox (client->session)));
+  quit (client, 0);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+maybe_finish (LineClient *client)
+{
+  OmOutbox *outbox = om_session_get_outbox (client->session);
+
+  if (!client->input_done)
+    return;
+  if (om_outbox_get_n_pending (outbox) == 0)
+    {
+      quit (client, 0);
+      return;
+    }
+  if (client->drain_id == 0)
+    client->drain_id = g_timeout_add (DRAIN_TIMEOUT_MS, drain_timeout_cb, client);
+}
+
+static void
+pending_changed_cb (GObject    *outbox,
+                    GParamSpec *pspec,
+                    LineClient *client)
+{
+  maybe_finish (client);
+}
+
+static void
+join_cb (GObject      *source,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *room_id = om_session_join_room_finish (OM_SESSION (source), result, &error);
+
+  if (room_id == NULL)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        say ("!! could not join: %s", error->message);
+      return;
+    }
+  say ("-- joined %s; /room %s to open it once it has synced", room_id, room_id);
+}
+
+static void
+handle_line (LineClient *client,
+             const char *line)
+{
+  if (line[0] == '\0')
+    return;
+
+  if (g_str_has_prefix (line, "/quit"))
+    {
+      client->input_done = TRUE;
+      maybe_finish (client);
+      return;
+    }
+  if (g_str_equal (line, "/rooms"))
+    {
+      list_rooms (client);
+      return;
+    }
+  if (g_str_has_prefix (line, "/room "))
+    {
+      OmRoom *room = om_session_lookup_room (client->session, line + 6);
+
+      if (room == NULL)
+        say ("!! no such room here: %s", line + 6);
+      else
+        open_room (client, room);
+      return;
+    }
+  if (g_str_has_prefix (line, "/join "))
+    {
+      om_session_join_room_async (client->session, line + 6, client->cancellable, join_cb, client);
+      return;
+    }
+  if (client->room == NULL)
+    {
+      say ("!! no room open: /rooms lists them, /room <id or alias> opens one");
+      return;
+    }
+  if (g_str_has_prefix (line, "/me "))
+    {
+      om_room_send_message (client->room, "m.emote", line + 4);
+      return;
+    }
+  if (g_str_has_prefix (line, "/notice "))
+    {
+      om_room_send_message (client->room, "m.notice", line + 8);
+      return;
+    }
+  if (line[0] == '/' && line[1] != '/')
+    {
+      say ("!! unknown command; commands: /rooms /room /join /me /notice /quit (// sends a literal /)");
+      return;
+    }
+
+  {
+    OmEvent *echo = om_room_send_message (client->room, "m.text", line[0] == '/' ? line + 1 : line);
+
+    if (echo != NULL)
+      g_signal_connect_object (echo, "notify::send-state", G_CALLBACK (echo_state_cb), client, 0);
+  }
+}
+
+static void
+read_line_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  LineClient *client = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *line = NULL;
+  gsize length;
+
+  line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source), result,
+                                                    &length, &error);
+  if (error != NULL && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  if (error != NULL)
+    {
+      /* Not UTF-8, or the read failed: say so and carry on with the next line. */
+      say ("!! could not read that line: %s", error->message);
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA))
+        {
+          client->input_done = TRUE;
+          maybe_finish (client);
+          return;
+        }
+      read_next_line (client);
+      return;
+    }
+  if (line == NULL)
+    {
+      client->input_done = TRUE;
+      maybe_finish (client);
+      return;
+    }
+
+  g_strchomp (line);
+  handle_line (client, line);
+  if (!client->input_done)
+    read_next_line (client);
+}
+
+static void
+read_next_line (LineClient *client)
+{
+  g_data_input_stream_read_line_async (client->input, G_PRIORITY_DEFAULT,
+                                       client->cancellable, read_line_cb, client);
+}
+
+static void
+first_sync_cb (OmSession  *session,
+               gboolean    initial,
+               LineClient *client)
+{
+  OmRoom *room;
+
+  g_signal_handlers_disconnect_by_func (session, first_sync_cb, client);
+
+  room = pick_room (client, client->options->room);
+  if (room != NULL)
+    open_room (client, room);
+  else if (client->options->room != NULL)
+    say ("!! %s is not one of your rooms; /rooms lists them, /join joins", client->options->room);
+  else
+    say ("-- no rooms yet; /join <#alias:server> joins one");
+
+  read_next_line (client);
+}
+
+static void
+signed_out_cb (OmSession    *session,
+               const GError *error,
+               LineClient   *client)
+{
+  say ("!! signed out by the server: %s", error->message);
+  quit (client, 1);
+}
+
+static void
+state_cb (OmSession  *session,
+          GParamSpec *pspec,
+          LineClient *client)
+{
+  const char *error = om_session_get_sync_error (session);
+
+  if (om_session_get_state (session) == OM_SESSION_STATE_OFFLINE && error != NULL)
+    {
+      g_autofree char *clean = om_tui_sanitize (error, " ");
+      say ("-- connection problem, retrying: %s", clean);
+    }
+  else if (om_session_get_state (session) == OM_SESSION_STATE_ONLINE)
+    say ("-- connected");
+}
+
+static void
+login_cb (GObject      *source,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  LineClient *client = user_data;
+  g_autoptr(GError) error = NULL;
+
+  /* The password has done its work; do not keep it around. */
+  memset (client->options->password, 0, strlen (client->options->password));
+
+  if (!om_session_login_password_finish (OM_SESSION (source), result, &error))
+    {
+      g_autofree char *clean = om_tui_sanitize (error->message, " ");
+      say ("!! sign-in failed: %s", clean);
+      quit (client, 1);
+      return;
+    }
+
+  say ("-- signed in as %s", om_session_get_user_id (client->session));
+  g_signal_connect (client->session, "synced", G_CALLBACK (first_sync_cb), client);
+  g_signal_connect (client->session, "signed-out", G_CALLBACK (signed_out_cb), client);
+  g_signal_connect (client->session, "notify::state", G_CALLBACK (state_cb), client);
+  g_signal_connect (om_session_get_outbox (client->session), "notify::n-pending",
+                    G_CALLBACK (pending_changed_cb), client);
+  om_session_start (client->session);
+}
+
+static gboolean
+signal_cb (gpointer user_data)
+{
+  LineClient *client = user_data;
+
+  quit (client, 130);
+  return G_SOURCE_CONTINUE;
+}
+
+int
+om_tui_line_run (OmTuiLineOptions *options)
+{
+  LineClient client = { 0 };
+  g_autoptr(GInputStream) stdin_stream = NULL;
+  guint sigint_id, sigterm_id;
+
+  client.options = options;
+  client.loop = g_main_loop_new (NULL, FALSE);
+  client.session = om_session_new (options->data_dir);
+  client.cancellable = g_cancellable_new ();
+  client.printed = g_hash_table_new_full (NULL, NULL, g_object_unref, NULL);
+  stdin_stream = g_unix_input_stream_new (STDIN_FILENO, FALSE);
+  client.input = g_data_input_stream_new (stdin_stream);
+
+  sigint_id = g_unix_signal_add (SIGINT, signal_cb, &client);
+  sigterm_id = g_unix_signal_add (SIGTERM, signal_cb, &client);
+
+  say ("-- signing in to %s", options->homeserver);
+  om_session_login_password_async (client.session, options->homeserver, options->user,
+                                   options->password, client.cancellable, login_cb, &client);
+  g_main_loop_run (client.loop);
+
+  g_cancellable_cancel (client.cancellable);
+  g_source_remove (sigint_id);
+  g_source_remove (sigterm_id);
+  g_clear_handle_id (&client.drain_id, g_source_remove);
+  if (client.timeline != NULL)
+    g_signal_handlers_disconnect_by_data (client.timeline, &client);
+  if (om_session_get_outbox (client.session) != NULL)
+    g_signal_handlers_disconnect_by_data (om_session_get_outbox (client.session), &client);
+  g_signal_handlers_disconnect_by_data (client.session, &client);
+  om_session_stop (client.session);
+
+  /* Let cancelled transfers finish their callbacks before tearing down. */
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+
+  g_clear_object (&client.room);
+  g_clear_object (&client.input);
+  g_clear_object (&client.session);
+  g_clear_object (&client.cancellable);
+  g_clear_pointer (&client.printed, g_hash_table_unref);
+  g_main_loop_unref (client.loop);
+
+  return client.status;
+}

@@ -1,2 +1,174 @@
-/* placeholder */
-int main (void) { return 0; }
+/* om-tui-main.c — openmeet-tui: the terminal client
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#define G_LOG_DOMAIN "om-tui"
+
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "om-tui-line.h"
+
+#ifndef OM_VERSION
+#define OM_VERSION "0.0.0"
+#endif
+
+/* Reads a password from the terminal without echo, or a line from a pipe. */
+static char *
+read_password (const char *prompt)
+{
+  struct termios saved, quiet;
+  gboolean tty = isatty (STDIN_FILENO);
+  char buffer[1024];
+  char *result = NULL;
+
+  if (tty)
+    {
+      fprintf (stderr, "%s", prompt);
+      fflush (stderr);
+      tcgetattr (STDIN_FILENO, &saved);
+      quiet = saved;
+      quiet.c_lflag &= ~(tcflag_t) ECHO;
+      tcsetattr (STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+
+  if (fgets (buffer, sizeof buffer, stdin) != NULL)
+    {
+      buffer[strcspn (buffer, "\r\n")] = '\0';
+      result = g_strdup (buffer);
+    }
+  memset (buffer, 0, sizeof buffer);
+
+  if (tty)
+    {
+      tcsetattr (STDIN_FILENO, TCSAFLUSH, &saved);
+      fputc ('\n', stderr);
+    }
+  return result;
+}
+
+static char *
+read_password_file (const char  *path,
+                    GError     **error)
+{
+  char *contents = NULL;
+  gsize length;
+
+  if (!g_file_get_contents (path, &contents, &length, error))
+    return NULL;
+  contents[strcspn (contents, "\r\n")] = '\0';
+  return contents;
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *homeserver = NULL;
+  g_autofree char *user = NULL;
+  g_autofree char *password_file = NULL;
+  g_autofree char *room = NULL;
+  g_autofree char *data_dir = NULL;
+  gboolean line = FALSE;
+  gboolean version = FALSE;
+  int history = 20;
+  OmTuiLineOptions options = { 0 };
+  const char *env_password;
+  int status;
+
+  GOptionEntry entries[] = {
+    { "homeserver", 's', 0, G_OPTION_ARG_STRING, &homeserver,
+      "Homeserver base URL (default: $OPENMEET_HOMESERVER)", "URL" },
+    { "user", 'u', 0, G_OPTION_ARG_STRING, &user,
+      "User name or Matrix ID (default: $OPENMEET_USER)", "USER" },
+    { "password-file", 0, 0, G_OPTION_ARG_FILENAME, &password_file,
+      "Read the password from FILE (else $OPENMEET_PASSWORD, else a prompt)", "FILE" },
+    { "room", 'r', 0, G_OPTION_ARG_STRING, &room,
+      "Room ID or alias to open (default: the most recently active)", "ROOM" },
+    { "data-dir", 0, 0, G_OPTION_ARG_FILENAME, &data_dir,
+      "Where account stores live (default: $XDG_DATA_HOME/openmeet-chat)", "DIR" },
+    { "history", 0, 0, G_OPTION_ARG_INT, &history,
+      "Events shown when a room opens (default: 20)", "N" },
+    { "line", 'l', 0, G_OPTION_ARG_NONE, &line,
+      "Line mode: print the timeline as lines, send each line read from stdin", NULL },
+    { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
+    { NULL }
+  };
+
+  setlocale (LC_ALL, "");
+
+  context = g_option_context_new ("— OpenMeet Chat in the terminal");
+  g_option_context_add_main_entries (context, entries, NULL);
+  g_option_context_set_description (context,
+    "In line mode, type a message and press Enter to send it.  Commands:\n"
+    "  /rooms            list your rooms\n"
+    "  /room ROOM        open a room by ID or alias\n"
+    "  /join ROOM        join a room by ID or alias\n"
+    "  /me TEXT          send an emote\n"
+    "  /notice TEXT      send a notice\n"
+    "  /quit             leave (after unsent messages went out)\n");
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    {
+      fprintf (stderr, "openmeet-tui: %s\nTry --help.\n", error->message);
+      return 2;
+    }
+
+  if (version)
+    {
+      printf ("openmeet-tui %s\n", OM_VERSION);
+      return 0;
+    }
+
+  if (!line)
+    {
+      fprintf (stderr, "openmeet-tui: this build has only the line-mode client; run it with --line\n");
+      return 2;
+    }
+
+  if (homeserver == NULL)
+    homeserver = g_strdup (g_getenv ("OPENMEET_HOMESERVER"));
+  if (user == NULL)
+    user = g_strdup (g_getenv ("OPENMEET_USER"));
+  if (homeserver == NULL || user == NULL)
+    {
+      fprintf (stderr, "openmeet-tui: a homeserver and a user are needed "
+                       "(--homeserver URL --user NAME, or OPENMEET_HOMESERVER and OPENMEET_USER)\n");
+      return 2;
+    }
+
+  env_password = g_getenv ("OPENMEET_PASSWORD");
+  if (password_file != NULL)
+    {
+      options.password = read_password_file (password_file, &error);
+      if (options.password == NULL)
+        {
+          fprintf (stderr, "openmeet-tui: %s\n", error->message);
+          return 2;
+        }
+    }
+  else if (env_password != NULL)
+    options.password = g_strdup (env_password);
+  else
+    options.password = read_password ("Password: ");
+
+  if (options.password == NULL)
+    {
+      fprintf (stderr, "openmeet-tui: no password given\n");
+      return 2;
+    }
+
+  options.homeserver = homeserver;
+  options.user = user;
+  options.room = room;
+  options.data_dir = data_dir;
+  options.history = (guint) CLAMP (history, 0, 1000);
+
+  status = om_tui_line_run (&options);
+  g_free (options.password);
+  return status;
+}

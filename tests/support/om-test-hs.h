@@ -47,6 +47,18 @@ JsonNode    *om_test_hs_request        (OmTestHs           *hs,
                                         const char         *json_body,
                                         guint              *out_status);
 
+/* Like om_test_hs_request(), also giving the raw body (NULL when the
+ * connection failed or was dropped, with status 0) and the raw response
+ * headers.  Outputs may be NULL. */
+JsonNode    *om_test_hs_request_full   (OmTestHs           *hs,
+                                        const char         *method,
+                                        const char         *path,
+                                        const char         *access_token,
+                                        const char         *json_body,
+                                        guint              *out_status,
+                                        char              **out_raw_body,
+                                        char              **out_headers);
+
 /* Logs @localpart in with a password and returns the access token (owned). */
 char        *om_test_hs_login          (OmTestHs           *hs,
                                         const char         *localpart,

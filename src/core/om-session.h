@@ -1,0 +1,134 @@
+/* om-session.h — one signed-in account: the object front ends hold
+ *
+ * Owns the HTTP client, the store, the sync loop, the outbox, typing,
+ * receipts and presence, and the room list.  Front ends sign in through it,
+ * bind to its room list, and call intents on rooms.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "om-types.h"
+
+G_BEGIN_DECLS
+
+#define OM_TYPE_SESSION (om_session_get_type ())
+G_DECLARE_FINAL_TYPE (OmSession, om_session, OM, SESSION, GObject)
+
+typedef enum {
+  OM_SESSION_STATE_SIGNED_OUT,   /* no account, or the server ended the session */
+  OM_SESSION_STATE_READY,        /* signed in, restored from the store, not syncing */
+  OM_SESSION_STATE_CONNECTING,   /* first sync of this run in flight */
+  OM_SESSION_STATE_ONLINE,       /* the last sync succeeded */
+  OM_SESSION_STATE_OFFLINE,      /* syncs fail; retrying with backoff (see sync-error) */
+} OmSessionState;
+
+GType            om_session_state_get_type       (void) G_GNUC_CONST;
+#define OM_TYPE_SESSION_STATE (om_session_state_get_type ())
+
+/* @data_dir holds one directory per account ($XDG_DATA_HOME/openmeet-chat
+ * when NULL). */
+OmSession       *om_session_new                  (const char          *data_dir);
+
+/* Properties: state, user-id, device-id, homeserver, sync-error (string,
+ * nullable: why syncing fails, for people), room-list.
+ * Signals:
+ *   synced (gboolean initial)   after each /sync response has been applied
+ *   signed-out (GError *error)  the server rejected the token (soft logout
+ *                               when om_error_is_soft_logout (error)) */
+
+OmSessionState   om_session_get_state            (OmSession           *self);
+const char      *om_session_get_user_id          (OmSession           *self);
+const char      *om_session_get_device_id        (OmSession           *self);
+const char      *om_session_get_homeserver       (OmSession           *self);
+const char      *om_session_get_sync_error       (OmSession           *self);
+const char      *om_session_get_data_dir         (OmSession           *self);
+OmRoomList      *om_session_get_room_list        (OmSession           *self);
+OmRoom          *om_session_lookup_room          (OmSession           *self,
+                                                  const char          *room_id_or_alias);
+
+OmHttp          *om_session_get_http             (OmSession           *self);
+OmStore         *om_session_get_store            (OmSession           *self);
+OmSync          *om_session_get_sync             (OmSession           *self);
+OmOutbox        *om_session_get_outbox           (OmSession           *self);
+OmTyping        *om_session_get_typing           (OmSession           *self);
+OmReceipts      *om_session_get_receipts         (OmSession           *self);
+OmPresence      *om_session_get_presence         (OmSession           *self);
+
+/* Signs in with a password at @homeserver (a base URL) and opens this
+ * account's store.  A device ID kept in the store from an earlier sign-in
+ * of the same user is reused, so the stored sync token stays valid. */
+void             om_session_login_password_async (OmSession           *self,
+                                                  const char          *homeserver,
+                                                  const char          *user,
+                                                  const char          *password,
+                                                  GCancellable        *cancellable,
+                                                  GAsyncReadyCallback  callback,
+                                                  gpointer             user_data);
+gboolean         om_session_login_password_finish (OmSession          *self,
+                                                  GAsyncResult        *result,
+                                                  GError             **error);
+
+/* Restores a signed-in account from its store with a token held elsewhere
+ * (the keyring, later): rooms, timelines and the outbox come back without
+ * any request; om_session_start resumes from the stored sync token. */
+gboolean         om_session_restore              (OmSession           *self,
+                                                  const char          *homeserver,
+                                                  const char          *user_id,
+                                                  const char          *device_id,
+                                                  const char          *access_token,
+                                                  GError             **error);
+/* The token for whoever keeps credentials (owned; never log it). */
+char            *om_session_dup_access_token     (OmSession           *self);
+
+/* Starts (or resumes) syncing and sending. */
+void             om_session_start                (OmSession           *self);
+/* Stops syncing and sending; unsent messages stay in the store. */
+void             om_session_stop                 (OmSession           *self);
+
+void             om_session_logout_async         (OmSession           *self,
+                                                  GCancellable        *cancellable,
+                                                  GAsyncReadyCallback  callback,
+                                                  gpointer             user_data);
+gboolean         om_session_logout_finish        (OmSession           *self,
+                                                  GAsyncResult        *result,
+                                                  GError             **error);
+
+/* Joins a room by ID or alias; finishes with the room ID (owned) once the
+ * join was accepted (the room itself arrives with the next sync). */
+void             om_session_join_room_async      (OmSession           *self,
+                                                  const char          *room_id_or_alias,
+                                                  GCancellable        *cancellable,
+                                                  GAsyncReadyCallback  callback,
+                                                  gpointer             user_data);
+char            *om_session_join_room_finish     (OmSession           *self,
+                                                  GAsyncResult        *result,
+                                                  GError             **error);
+
+/* Creates a private room (or a direct chat when @is_direct) inviting
+ * @invite (nullable); finishes with the room ID (owned). */
+void             om_session_create_room_async    (OmSession           *self,
+                                                  const char          *name,
+                                                  const char          *topic,
+                                                  const char * const  *invite,
+                                                  gboolean             is_direct,
+                                                  GCancellable        *cancellable,
+                                                  GAsyncReadyCallback  callback,
+                                                  gpointer             user_data);
+char            *om_session_create_room_finish   (OmSession           *self,
+                                                  GAsyncResult        *result,
+                                                  GError             **error);
+
+/* Leaves a room. */
+void             om_session_leave_room_async     (OmSession           *self,
+                                                  const char          *room_id,
+                                                  GCancellable        *cancellable,
+                                                  GAsyncReadyCallback  callback,
+                                                  gpointer             user_data);
+gboolean         om_session_leave_room_finish    (OmSession           *self,
+                                                  GAsyncResult        *result,
+                                                  GError             **error);
+
+G_END_DECLS

@@ -1,0 +1,317 @@
+/* om-hs-control.c — test-only control endpoints under /_test/
+ *
+ * No authentication: the server only listens on 127.0.0.1.  These
+ * endpoints are never subject to fault rules.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#define G_LOG_DOMAIN "om-hs-control"
+
+#include "om-hs.h"
+
+#include <string.h>
+
+void
+om_hs_fault_free (OmHsFault *fault)
+{
+  if (fault == NULL)
+    return;
+  g_free (fault->path);
+  g_free (fault->method);
+  g_free (fault->errcode);
+  g_free (fault->raw_body);
+  g_free (fault);
+}
+
+void
+om_hs_faults_clear (OmHs *hs)
+{
+  g_list_free_full (g_steal_pointer (&hs->faults), (GDestroyNotify) om_hs_fault_free);
+}
+
+OmHsFault *
+om_hs_fault_match (OmHs       *hs,
+                   const char *method,
+                   const char *path)
+{
+  for (GList *l = hs->faults; l; l = l->next)
+    {
+      OmHsFault *f = l->data;
+      OmHsFault *copy;
+
+      if (strstr (path, f->path) == NULL)
+        continue;
+      if (f->method && g_ascii_strcasecmp (f->method, method) != 0)
+        continue;
+      if (f->probability < 1.0 && g_rand_double (hs->rand) >= f->probability)
+        continue;
+
+      copy = g_memdup2 (f, sizeof *f);
+      copy->path = g_strdup (f->path);
+      copy->method = g_strdup (f->method);
+      copy->errcode = g_strdup (f->errcode);
+      copy->raw_body = g_strdup (f->raw_body);
+      if (f->count > 0 && --f->count == 0)
+        {
+          hs->faults = g_list_delete_link (hs->faults, l);
+          om_hs_fault_free (f);
+        }
+      return copy;
+    }
+  return NULL;
+}
+
+static JsonObject *
+control_body (SoupServerMessage *msg)
+{
+  g_autoptr(GBytes) bytes = soup_message_body_flatten (soup_server_message_get_request_body (msg));
+  g_autofree char *text = g_strndup (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+  JsonObject *obj = text[0] ? om_hs_parse_object (text) : json_object_new ();
+
+  if (obj == NULL)
+    om_hs_reply_error (msg, 400, "M_NOT_JSON", "Content not JSON.");
+  return obj;
+}
+
+static const char *
+str_or (JsonObject *obj,
+        const char *key,
+        const char *fallback)
+{
+  JsonNode *n;
+
+  if (!json_object_has_member (obj, key))
+    return fallback;
+  n = json_object_get_member (obj, key);
+  if (!JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_STRING)
+    return fallback;
+  return json_node_get_string (n);
+}
+
+static gint64
+int_or (JsonObject *obj,
+        const char *key,
+        gint64      fallback)
+{
+  JsonNode *n;
+
+  if (!json_object_has_member (obj, key))
+    return fallback;
+  n = json_object_get_member (obj, key);
+  if (!JSON_NODE_HOLDS_VALUE (n))
+    return fallback;
+  return (gint64) json_node_get_double (n);
+}
+
+static gdouble
+double_or (JsonObject *obj,
+           const char *key,
+           gdouble     fallback)
+{
+  JsonNode *n;
+
+  if (!json_object_has_member (obj, key))
+    return fallback;
+  n = json_object_get_member (obj, key);
+  if (!JSON_NODE_HOLDS_VALUE (n))
+    return fallback;
+  return json_node_get_double (n);
+}
+
+static void
+c_users (OmHs              *hs,
+         SoupServerMessage *msg)
+{
+  g_autoptr(JsonObject) body = control_body (msg);
+  g_autoptr(JsonObject) out = NULL;
+  g_autofree char *user_id = NULL;
+  const char *username;
+
+  if (body == NULL)
+    return;
+  username = str_or (body, "username", NULL);
+  if (username == NULL || username[0] == '\0')
+    {
+      om_hs_reply_error (msg, 400, "M_MISSING_PARAM", "Missing username");
+      return;
+    }
+  if (!om_hs_user_create (hs, username, str_or (body, "password", NULL),
+                          json_object_has_member (body, "admin") && json_object_get_boolean_member (body, "admin"),
+                          str_or (body, "displayname", NULL)))
+    {
+      om_hs_reply_error (msg, 409, "M_USER_IN_USE", "User ID already taken.");
+      return;
+    }
+  user_id = om_hs_user_id (hs, username);
+  out = json_object_new ();
+  json_object_set_string_member (out, "user_id", user_id);
+  om_hs_reply_object (msg, 200, out);
+}
+
+static void
+c_faults (OmHs              *hs,
+          SoupServerMessage *msg)
+{
+  g_autoptr(JsonObject) body = NULL;
+  g_autoptr(JsonObject) out = NULL;
+  OmHsFault *f;
+  const char *action;
+
+  if (g_str_equal (soup_server_message_get_method (msg), "DELETE"))
+    {
+      om_hs_faults_clear (hs);
+      om_hs_reply_empty (msg);
+      return;
+    }
+  body = control_body (msg);
+  if (body == NULL)
+    return;
+  action = str_or (body, "action", "");
+  f = g_new0 (OmHsFault, 1);
+  if (g_str_equal (action, "error"))
+    f->action = OM_HS_FAULT_ERROR;
+  else if (g_str_equal (action, "ratelimit"))
+    f->action = OM_HS_FAULT_RATELIMIT;
+  else if (g_str_equal (action, "drop"))
+    f->action = OM_HS_FAULT_DROP;
+  else if (g_str_equal (action, "drop_after"))
+    f->action = OM_HS_FAULT_DROP_AFTER;
+  else if (g_str_equal (action, "delay"))
+    f->action = OM_HS_FAULT_DELAY;
+  else
+    {
+      g_free (f);
+      om_hs_reply_error (msg, 400, "M_INVALID_PARAM", "Unknown action");
+      return;
+    }
+  f->id = hs->next_fault_id++;
+  f->path = g_strdup (str_or (body, "path", ""));
+  f->method = g_strdup (str_or (body, "method", NULL));
+  f->status = (guint) int_or (body, "status", 500);
+  f->errcode = g_strdup (str_or (body, "errcode", NULL));
+  f->raw_body = g_strdup (str_or (body, "raw_body", NULL));
+  f->retry_after_ms = int_or (body, "retry_after_ms", 200);
+  f->delay_ms = (guint) int_or (body, "delay_ms", 300);
+  f->count = (gint) int_or (body, "count", 1);
+  f->probability = double_or (body, "probability", 1.0);
+  if (f->count == 0)
+    f->count = 1;
+  hs->faults = g_list_append (hs->faults, f);
+
+  out = json_object_new ();
+  json_object_set_int_member (out, "id", f->id);
+  om_hs_reply_object (msg, 200, out);
+}
+
+static void
+c_expire_token (OmHs              *hs,
+                SoupServerMessage *msg)
+{
+  g_autoptr(JsonObject) body = control_body (msg);
+  g_autoptr(JsonObject) out = NULL;
+  guint n;
+
+  if (body == NULL)
+    return;
+  n = om_hs_token_expire (hs, str_or (body, "user_id", NULL), str_or (body, "access_token", NULL));
+  out = json_object_new ();
+  json_object_set_int_member (out, "expired", n);
+  om_hs_reply_object (msg, 200, out);
+}
+
+static void
+c_ratelimit (OmHs              *hs,
+             SoupServerMessage *msg)
+{
+  g_autoptr(JsonObject) body = control_body (msg);
+  const char *user_id;
+
+  if (body == NULL)
+    return;
+  user_id = str_or (body, "user_id", NULL);
+  if (user_id == NULL)
+    {
+      om_hs_reply_error (msg, 400, "M_MISSING_PARAM", "Missing user_id");
+      return;
+    }
+  om_hs_ratelimit_set (hs, user_id, double_or (body, "burst", 0), double_or (body, "per_second", 0));
+  om_hs_reply_empty (msg);
+}
+
+static void
+c_stats (OmHs              *hs,
+         SoupServerMessage *msg)
+{
+  g_autoptr(JsonObject) out = json_object_new ();
+
+  json_object_set_int_member (out, "requests", (gint64) hs->n_requests);
+  json_object_set_int_member (out, "connections", (gint64) hs->n_connections);
+  json_object_set_int_member (out, "sync_requests", (gint64) hs->n_sync_requests);
+  json_object_set_int_member (out, "stream", hs->stream);
+  json_object_set_int_member (out, "waiting_syncs", g_list_length (hs->waiters));
+  om_hs_reply_object (msg, 200, out);
+}
+
+static void
+c_events (OmHs              *hs,
+          SoupServerMessage *msg)
+{
+  GUri *uri = soup_server_message_get_uri (msg);
+  const char *query = g_uri_get_query (uri);
+  g_autoptr(GHashTable) params = query ? g_uri_parse_params (query, -1, "&", G_URI_PARAMS_NONE, NULL) : NULL;
+  const char *room_id = params ? g_hash_table_lookup (params, "room_id") : NULL;
+  g_autoptr(GPtrArray) evs = NULL;
+  g_autoptr(JsonObject) out = NULL;
+  JsonArray *arr;
+
+  if (room_id == NULL)
+    {
+      om_hs_reply_error (msg, 400, "M_MISSING_PARAM", "Missing room_id");
+      return;
+    }
+  evs = om_hs_all_room_events (hs, room_id);
+  arr = json_array_new ();
+  for (guint i = 0; i < evs->len; i++)
+    json_array_add_element (arr, om_hs_event_to_json (hs, evs->pdata[i], OM_HS_FORMAT_CLIENT, NULL, NULL));
+  out = json_object_new ();
+  json_object_set_array_member (out, "events", arr);
+  om_hs_reply_object (msg, 200, out);
+}
+
+static gboolean
+shutdown_cb (gpointer user_data)
+{
+  OmHs *hs = user_data;
+
+  g_main_loop_quit (hs->loop);
+  return G_SOURCE_REMOVE;
+}
+
+void
+om_hs_handle_control (OmHs              *hs,
+                      SoupServerMessage *msg,
+                      const char        *path)
+{
+  const char *method = soup_server_message_get_method (msg);
+
+  if (g_str_equal (path, "/_test/users") && g_str_equal (method, "POST"))
+    c_users (hs, msg);
+  else if (g_str_equal (path, "/_test/faults") &&
+           (g_str_equal (method, "POST") || g_str_equal (method, "DELETE")))
+    c_faults (hs, msg);
+  else if (g_str_equal (path, "/_test/expire_token") && g_str_equal (method, "POST"))
+    c_expire_token (hs, msg);
+  else if (g_str_equal (path, "/_test/ratelimit") && g_str_equal (method, "POST"))
+    c_ratelimit (hs, msg);
+  else if (g_str_equal (path, "/_test/stats") && g_str_equal (method, "GET"))
+    c_stats (hs, msg);
+  else if (g_str_equal (path, "/_test/events") && g_str_equal (method, "GET"))
+    c_events (hs, msg);
+  else if (g_str_equal (path, "/_test/shutdown") && g_str_equal (method, "POST"))
+    {
+      om_hs_reply_empty (msg);
+      g_timeout_add (50, shutdown_cb, hs);
+    }
+  else
+    om_hs_reply_error (msg, 404, "M_UNRECOGNIZED", "Unrecognized request");
+}

@@ -1,0 +1,374 @@
+/* om-hs.h — private header shared by the test homeserver's files
+ *
+ * One OmHs holds the whole server: the SoupServer, the SQLite model, the
+ * in-memory ephemeral state (typing, UIA sessions, fault rules, rate
+ * limits) and the parked long-poll /sync requests.  Everything runs on the
+ * default GLib main context.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+#include <sqlite3.h>
+
+G_BEGIN_DECLS
+
+typedef struct _OmHs OmHs;
+
+typedef struct
+{
+  gint64  stream;          /* position in the single global stream */
+  char   *event_id;        /* owned */
+  char   *room_id;         /* owned */
+  char   *type;            /* owned */
+  char   *state_key;       /* owned, NULL for non-state events */
+  char   *sender;          /* owned */
+  char   *content;         /* owned, compact JSON object */
+  gint64  origin_server_ts;
+  char   *txn_id;          /* owned, NULL unless sent with a txnId */
+  char   *device_id;       /* owned, the sending device, NULL if none */
+  char   *prev_event_id;   /* owned, the state event this one replaces */
+  char   *redacted_because;/* owned, JSON of the redaction event or NULL */
+} OmHsEvent;
+
+typedef enum
+{
+  OM_HS_FORMAT_SYNC,       /* no room_id (inside /sync) */
+  OM_HS_FORMAT_CLIENT,     /* room_id plus Synapse's legacy user_id/age */
+  OM_HS_FORMAT_STRIPPED,   /* type, state_key, content, sender */
+} OmHsFormat;
+
+/* The request being handled (valid for the handler's duration). */
+typedef struct
+{
+  OmHs              *hs;           /* borrowed */
+  SoupServerMessage *msg;          /* borrowed */
+  const char        *method;
+  char             **segs;         /* owned, unescaped path segments after the prefix */
+  GHashTable        *query;        /* owned, may be NULL */
+  char              *user_id;      /* owned, set once authenticated */
+  char              *device_id;    /* owned */
+} OmHsRequest;
+
+typedef void (*OmHsHandler) (OmHsRequest *req);
+
+struct _OmHs
+{
+  SoupServer  *server;
+  sqlite3     *db;
+  char        *server_name;
+  char        *base_url;
+  guint        port;
+  gboolean     demo;
+  GMainLoop   *loop;
+
+  gint64       stream;         /* current global stream position */
+  GHashTable  *typing;         /* room_id -> GHashTable (user_id -> OmHsTyping*) */
+  GHashTable  *typing_pos;     /* room_id -> gint64* stream of last typing change */
+  GHashTable  *uia_sessions;   /* session -> NULL (set) */
+  GList       *faults;         /* OmHsFault*, owned */
+  guint        next_fault_id;
+  GRand       *rand;           /* seeded RNG for fault probabilities */
+  GHashTable  *ratelimits;     /* user_id -> OmHsRateLimit* */
+  GList       *waiters;        /* parked /sync requests, OmHsWaiter* */
+  guint        notify_idle;
+  guint64      n_requests;
+  guint64      n_connections;
+  guint64      n_sync_requests;
+  GHashTable  *demo_rooms;     /* room_id set the concierge watches */
+  GList       *demo_timers;    /* pending concierge replies */
+};
+
+/* om-hs-main.c: replies and helpers */
+void         om_hs_reply_json        (SoupServerMessage *msg,
+                                      guint              status,
+                                      JsonNode          *node);
+void         om_hs_reply_object      (SoupServerMessage *msg,
+                                      guint              status,
+                                      JsonObject        *obj);
+void         om_hs_reply_error       (SoupServerMessage *msg,
+                                      guint              status,
+                                      const char        *errcode,
+                                      const char        *error);
+void         om_hs_reply_empty       (SoupServerMessage *msg);
+gboolean     om_hs_request_auth      (OmHsRequest       *req);
+JsonObject  *om_hs_request_body      (OmHsRequest       *req);
+const char  *om_hs_query             (OmHsRequest       *req,
+                                      const char        *key);
+char        *om_hs_random_string     (guint              len,
+                                      gboolean           upper_only);
+gint64       om_hs_now_ms            (void);
+char        *om_hs_json_to_string    (JsonNode          *node);
+JsonObject  *om_hs_parse_object      (const char        *json);
+gboolean     om_hs_ratelimit_check   (OmHsRequest       *req);
+/* burst <= 0 removes the limit */
+void         om_hs_ratelimit_set     (OmHs              *hs,
+                                      const char        *user_id,
+                                      gdouble            burst,
+                                      gdouble            per_second);
+
+/* om-hs-state.c: the SQLite model */
+gboolean     om_hs_state_open        (OmHs              *hs,
+                                      const char        *path,
+                                      GError           **error);
+void         om_hs_state_close       (OmHs              *hs);
+gint64       om_hs_stream_advance    (OmHs              *hs);
+void         om_hs_event_free        (OmHsEvent         *ev);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (OmHsEvent, om_hs_event_free)
+
+char        *om_hs_user_id           (OmHs              *hs,
+                                      const char        *localpart);
+gboolean     om_hs_user_exists       (OmHs              *hs,
+                                      const char        *user_id);
+gboolean     om_hs_user_create       (OmHs              *hs,
+                                      const char        *localpart,
+                                      const char        *password,
+                                      gboolean           admin,
+                                      const char        *displayname);
+gboolean     om_hs_user_check_password (OmHs            *hs,
+                                      const char        *user_id,
+                                      const char        *password);
+char        *om_hs_user_dup_displayname (OmHs           *hs,
+                                      const char        *user_id);
+void         om_hs_user_set_displayname (OmHs           *hs,
+                                      const char        *user_id,
+                                      const char        *displayname);
+void         om_hs_device_ensure     (OmHs              *hs,
+                                      const char        *user_id,
+                                      const char        *device_id,
+                                      const char        *display_name);
+char        *om_hs_token_create      (OmHs              *hs,
+                                      const char        *user_id,
+                                      const char        *device_id);
+/* Returns TRUE if the token exists; @out_expired tells a soft-logged-out one. */
+gboolean     om_hs_token_lookup      (OmHs              *hs,
+                                      const char        *token,
+                                      char             **out_user_id,
+                                      char             **out_device_id,
+                                      gboolean          *out_expired);
+void         om_hs_token_delete      (OmHs              *hs,
+                                      const char        *token);
+void         om_hs_token_delete_user (OmHs              *hs,
+                                      const char        *user_id);
+guint        om_hs_token_expire      (OmHs              *hs,
+                                      const char        *user_id,
+                                      const char        *token);
+char        *om_hs_filter_create     (OmHs              *hs,
+                                      const char        *user_id,
+                                      const char        *json);
+char        *om_hs_filter_get        (OmHs              *hs,
+                                      const char        *user_id,
+                                      const char        *filter_id);
+
+/* Events.  @content is borrowed.  @ts 0 = now. */
+OmHsEvent   *om_hs_event_create      (OmHs              *hs,
+                                      const char        *room_id,
+                                      const char        *sender,
+                                      const char        *type,
+                                      const char        *state_key,
+                                      JsonObject        *content,
+                                      const char        *txn_id,
+                                      const char        *device_id,
+                                      gint64             ts);
+OmHsEvent   *om_hs_event_get         (OmHs              *hs,
+                                      const char        *event_id);
+char        *om_hs_txn_lookup        (OmHs              *hs,
+                                      const char        *user_id,
+                                      const char        *device_id,
+                                      const char        *txn_id);
+void         om_hs_event_redact      (OmHs              *hs,
+                                      const char        *event_id,
+                                      OmHsEvent         *redaction);
+/* Events of @room_id with @after < stream <= @upto, ascending; limit 0 = all. */
+GPtrArray   *om_hs_room_events       (OmHs              *hs,
+                                      const char        *room_id,
+                                      gint64             after,
+                                      gint64             upto,
+                                      guint              limit,
+                                      gboolean           newest_first);
+GPtrArray   *om_hs_all_room_events   (OmHs              *hs,
+                                      const char        *room_id);
+gint64       om_hs_room_count_events (OmHs              *hs,
+                                      const char        *room_id,
+                                      gint64             after,
+                                      gint64             upto);
+gboolean     om_hs_room_exists       (OmHs              *hs,
+                                      const char        *room_id);
+/* Current state; NULL if absent. */
+OmHsEvent   *om_hs_state_get         (OmHs              *hs,
+                                      const char        *room_id,
+                                      const char        *type,
+                                      const char        *state_key);
+/* State at @pos (0 = current): GPtrArray of OmHsEvent*, in stream order. */
+GPtrArray   *om_hs_state_at          (OmHs              *hs,
+                                      const char        *room_id,
+                                      gint64             pos);
+char        *om_hs_membership        (OmHs              *hs,
+                                      const char        *room_id,
+                                      const char        *user_id);
+/* Rooms where @user_id has a membership: room_id -> membership event stream */
+GPtrArray   *om_hs_user_rooms        (OmHs              *hs,
+                                      const char        *user_id);
+GPtrArray   *om_hs_room_members      (OmHs              *hs,
+                                      const char        *room_id,
+                                      const char        *membership);
+gboolean     om_hs_users_share_room  (OmHs              *hs,
+                                      const char        *a,
+                                      const char        *b);
+gint         om_hs_user_power        (OmHs              *hs,
+                                      const char        *room_id,
+                                      const char        *user_id);
+gint         om_hs_required_power    (OmHs              *hs,
+                                      const char        *room_id,
+                                      const char        *type,
+                                      gboolean           is_state,
+                                      const char        *action);
+gboolean     om_hs_alias_create      (OmHs              *hs,
+                                      const char        *alias,
+                                      const char        *room_id);
+char        *om_hs_alias_lookup      (OmHs              *hs,
+                                      const char        *alias);
+GPtrArray   *om_hs_room_aliases      (OmHs              *hs,
+                                      const char        *room_id);
+
+void         om_hs_receipt_set       (OmHs              *hs,
+                                      const char        *room_id,
+                                      const char        *user_id,
+                                      const char        *type,
+                                      const char        *thread_id,
+                                      const char        *event_id);
+/* Receipts of @room_id with stream > @after: rows of
+ * (user_id, type, thread_id, event_id, ts) as a GPtrArray of char** strv. */
+GPtrArray   *om_hs_receipts_since    (OmHs              *hs,
+                                      const char        *room_id,
+                                      gint64             after);
+/* The stream of the event the user's latest m.read/m.read.private points at. */
+gint64       om_hs_read_up_to        (OmHs              *hs,
+                                      const char        *room_id,
+                                      const char        *user_id);
+void         om_hs_account_data_set  (OmHs              *hs,
+                                      const char        *user_id,
+                                      const char        *room_id,
+                                      const char        *type,
+                                      const char        *content);
+char        *om_hs_account_data_get  (OmHs              *hs,
+                                      const char        *user_id,
+                                      const char        *room_id,
+                                      const char        *type);
+/* rows of (type, content) strv */
+GPtrArray   *om_hs_account_data_since (OmHs             *hs,
+                                      const char        *user_id,
+                                      const char        *room_id,
+                                      gint64             after);
+/* Sets presence; returns TRUE when it changed (a new stream position). */
+gboolean     om_hs_presence_set      (OmHs              *hs,
+                                      const char        *user_id,
+                                      const char        *presence,
+                                      const char        *status_msg,
+                                      gboolean           set_status);
+/* JSON content of a user's m.presence, NULL if unknown; @out_stream. */
+JsonObject  *om_hs_presence_get      (OmHs              *hs,
+                                      const char        *user_id,
+                                      gint64            *out_stream);
+/* user_ids whose presence stream > @after */
+GPtrArray   *om_hs_presence_since    (OmHs              *hs,
+                                      gint64             after);
+gint64       om_hs_device_list_pos   (OmHs              *hs,
+                                      const char        *user_id);
+void         om_hs_device_list_bump  (OmHs              *hs,
+                                      const char        *user_id);
+
+/* om-hs-client.c */
+JsonNode    *om_hs_event_to_json     (OmHs              *hs,
+                                      OmHsEvent         *ev,
+                                      OmHsFormat         format,
+                                      const char        *user_id,
+                                      const char        *device_id);
+OmHsEvent   *om_hs_send_state        (OmHs              *hs,
+                                      const char        *room_id,
+                                      const char        *sender,
+                                      const char        *type,
+                                      const char        *state_key,
+                                      JsonObject        *content);
+char        *om_hs_create_room       (OmHs              *hs,
+                                      const char        *creator,
+                                      JsonObject        *body,
+                                      const char       **out_errcode,
+                                      char             **out_error,
+                                      guint             *out_status);
+gboolean     om_hs_set_membership    (OmHs              *hs,
+                                      const char        *room_id,
+                                      const char        *sender,
+                                      const char        *target,
+                                      const char        *membership,
+                                      const char        *reason);
+void         om_hs_typing_set        (OmHs              *hs,
+                                      const char        *room_id,
+                                      const char        *user_id,
+                                      gboolean           typing,
+                                      guint              timeout_ms);
+GPtrArray   *om_hs_typing_users      (OmHs              *hs,
+                                      const char        *room_id);
+void         om_hs_typing_clear_all  (OmHs              *hs);
+gboolean     om_hs_route_client      (OmHsRequest       *req,
+                                      const char        *rest,
+                                      gboolean          *out_method_ok);
+
+/* om-hs-sync.c */
+void         om_hs_handle_sync       (OmHsRequest       *req);
+void         om_hs_handle_messages   (OmHsRequest       *req);
+/* Wakes parked /sync requests (coalesced in an idle). */
+void         om_hs_notify            (OmHs              *hs);
+void         om_hs_waiters_cancel_all (OmHs             *hs);
+JsonObject  *om_hs_filter_resolve    (OmHs              *hs,
+                                      const char        *user_id,
+                                      const char        *filter,
+                                      const char       **out_errcode,
+                                      const char       **out_error);
+
+/* om-hs-control.c */
+typedef enum
+{
+  OM_HS_FAULT_NONE,
+  OM_HS_FAULT_ERROR,
+  OM_HS_FAULT_RATELIMIT,
+  OM_HS_FAULT_DROP,
+  OM_HS_FAULT_DROP_AFTER,
+  OM_HS_FAULT_DELAY,
+} OmHsFaultAction;
+
+typedef struct
+{
+  guint            id;
+  char            *path;       /* owned */
+  char            *method;     /* owned, NULL = any */
+  OmHsFaultAction  action;
+  guint            status;
+  char            *errcode;    /* owned */
+  char            *raw_body;   /* owned */
+  gint64           retry_after_ms;
+  guint            delay_ms;
+  gint             count;      /* remaining; -1 = until cleared */
+  gdouble          probability;
+} OmHsFault;
+
+void         om_hs_handle_control    (OmHs              *hs,
+                                      SoupServerMessage *msg,
+                                      const char        *path);
+/* Takes the first matching rule (consuming one count); NULL if none. */
+OmHsFault   *om_hs_fault_match       (OmHs              *hs,
+                                      const char        *method,
+                                      const char        *path);
+void         om_hs_fault_free        (OmHsFault         *fault);
+void         om_hs_faults_clear      (OmHs              *hs);
+
+/* om-hs-demo.c */
+void         om_hs_demo_seed         (OmHs              *hs);
+void         om_hs_demo_on_event     (OmHs              *hs,
+                                      OmHsEvent         *ev);
+void         om_hs_demo_shutdown     (OmHs              *hs);
+
+G_END_DECLS

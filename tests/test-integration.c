@@ -1,0 +1,472 @@
+/* test-integration.c — two sessions talking through the test homeserver
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "om-event.h"
+#include "om-outbox.h"
+#include "om-presence.h"
+#include "om-room.h"
+#include "om-room-list.h"
+#include "om-session.h"
+#include "om-sync.h"
+#include "om-test-hs.h"
+#include "om-timeline.h"
+
+typedef struct {
+  OmTestHs   *hs;
+  char       *dir;
+  char       *alice_id;
+  char       *bob_id;
+  OmSession  *alice;
+  OmSession  *bob;
+  char       *room_id;
+} Fixture;
+
+static gboolean
+async_done (gpointer data)
+{
+  return *(GAsyncResult **) data != NULL;
+}
+
+static void
+store_result (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  *(GAsyncResult **) user_data = g_object_ref (result);
+}
+
+static OmSession *
+sign_in (Fixture    *f,
+         const char *name,
+         const char *user)
+{
+  g_autofree char *dir = g_build_filename (f->dir, name, NULL);
+  OmSession *session = om_session_new (dir);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+
+  om_session_login_password_async (session, om_test_hs_get_url (f->hs), user, "secret",
+                                   NULL, store_result, &result);
+  g_assert_true (om_test_wait_until (async_done, &result, 10000));
+  g_assert_true (om_session_login_password_finish (session, result, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (om_session_get_state (session), ==, OM_SESSION_STATE_READY);
+
+  /* Tests do not wait 30 s for a long-poll to end. */
+  om_sync_set_timeout_ms (om_session_get_sync (session), 5000);
+  om_session_start (session);
+  return session;
+}
+
+typedef struct {
+  OmSession  *session;
+  const char *room_id;
+  OmMembership membership;
+} RoomWait;
+
+static gboolean
+room_has_membership (gpointer data)
+{
+  RoomWait *w = data;
+  OmRoom *room = om_session_lookup_room (w->session, w->room_id);
+
+  return room != NULL && om_room_get_membership (room) == w->membership;
+}
+
+static void
+fixture_setup (Fixture       *f,
+               gconstpointer  data)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *invite[2] = { NULL, NULL };
+  RoomWait wait;
+
+  f->hs = om_test_hs_start (NULL);
+  f->dir = om_test_mkdtemp ();
+  f->alice_id = om_test_hs_create_user (f->hs, "alice", "secret", FALSE);
+  f->bob_id = om_test_hs_create_user (f->hs, "bob", "secret", FALSE);
+  f->alice = sign_in (f, "alice", "alice");
+  f->bob = sign_in (f, "bob", f->bob_id);
+
+  invite[0] = f->bob_id;
+  om_session_create_room_async (f->alice, "Board games night", "Bring your own dice",
+                                invite, FALSE, NULL, store_result, &result);
+  g_assert_true (om_test_wait_until (async_done, &result, 10000));
+  f->room_id = om_session_create_room_finish (f->alice, result, &error);
+  g_assert_no_error (error);
+  g_clear_object (&result);
+
+  wait = (RoomWait) { f->bob, f->room_id, OM_MEMBERSHIP_INVITE };
+  g_assert_true (om_test_wait_until (room_has_membership, &wait, 10000));
+
+  om_session_join_room_async (f->bob, f->room_id, NULL, store_result, &result);
+  g_assert_true (om_test_wait_until (async_done, &result, 10000));
+  g_free (om_session_join_room_finish (f->bob, result, &error));
+  g_assert_no_error (error);
+
+  wait = (RoomWait) { f->bob, f->room_id, OM_MEMBERSHIP_JOIN };
+  g_assert_true (om_test_wait_until (room_has_membership, &wait, 10000));
+  wait = (RoomWait) { f->alice, f->room_id, OM_MEMBERSHIP_JOIN };
+  g_assert_true (om_test_wait_until (room_has_membership, &wait, 10000));
+}
+
+static void
+fixture_teardown (Fixture       *f,
+                  gconstpointer  data)
+{
+  g_clear_object (&f->alice);
+  g_clear_object (&f->bob);
+  /* Cancelled transfers finish on the loop. */
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  om_test_hs_free (f->hs);
+  om_test_rmdir (f->dir);
+  g_free (f->dir);
+  g_free (f->alice_id);
+  g_free (f->bob_id);
+  g_free (f->room_id);
+}
+
+typedef struct {
+  OmSession  *session;
+  const char *room_id;
+  const char *body;
+} BodyWait;
+
+static OmEvent *
+find_body (OmSession  *session,
+           const char *room_id,
+           const char *body)
+{
+  OmRoom *room = om_session_lookup_room (session, room_id);
+  GListModel *timeline;
+
+  if (room == NULL)
+    return NULL;
+  timeline = G_LIST_MODEL (om_room_get_timeline (room));
+  for (guint i = g_list_model_get_n_items (timeline); i > 0; i--)
+    {
+      g_autoptr(OmEvent) event = g_list_model_get_item (timeline, i - 1);
+
+      if (g_strcmp0 (om_event_get_body (event), body) == 0)
+        return event;
+    }
+  return NULL;
+}
+
+static gboolean
+body_arrived (gpointer data)
+{
+  BodyWait *w = data;
+  OmEvent *event = find_body (w->session, w->room_id, w->body);
+
+  return event != NULL && om_event_get_event_id (event) != NULL;
+}
+
+static guint
+count_body (OmSession  *session,
+            const char *room_id,
+            const char *body)
+{
+  OmRoom *room = om_session_lookup_room (session, room_id);
+  GListModel *timeline = G_LIST_MODEL (om_room_get_timeline (room));
+  guint n = 0;
+
+  for (guint i = 0; i < g_list_model_get_n_items (timeline); i++)
+    {
+      g_autoptr(OmEvent) event = g_list_model_get_item (timeline, i);
+
+      if (g_strcmp0 (om_event_get_body (event), body) == 0)
+        n++;
+    }
+  return n;
+}
+
+static gboolean
+echo_sent (gpointer data)
+{
+  return om_event_get_send_state (data) == OM_SEND_STATE_SENT;
+}
+
+static OmTimeline *echo_timeline;
+
+static gboolean
+remote_echo_arrived (gpointer data)
+{
+  OmEvent *latest = om_timeline_get_latest_remote (echo_timeline);
+
+  return latest != NULL &&
+         g_strcmp0 (om_event_get_event_id (latest), om_event_get_event_id (data)) == 0;
+}
+
+static void
+test_message (Fixture       *f,
+              gconstpointer  data)
+{
+  OmRoom *room = om_session_lookup_room (f->alice, f->room_id);
+  g_autoptr(OmEvent) echo = NULL;
+  BodyWait wait = { f->bob, f->room_id, "Who brings Catan?" };
+  OmEvent *received;
+
+  echo_timeline = om_room_get_timeline (room);
+  echo = g_object_ref (om_room_send_message (room, "m.text", "Who brings Catan?"));
+  /* The local echo is there at once, before any request. */
+  g_assert_nonnull (find_body (f->alice, f->room_id, "Who brings Catan?"));
+  g_assert_cmpint (om_event_get_send_state (echo), !=, OM_SEND_STATE_NONE);
+
+  g_assert_true (om_test_wait_until (body_arrived, &wait, 10000));
+  g_assert_true (om_test_wait_until (echo_sent, echo, 10000));
+
+  received = find_body (f->bob, f->room_id, "Who brings Catan?");
+  g_assert_cmpstr (om_event_get_sender (received), ==, f->alice_id);
+  g_assert_cmpstr (om_event_get_event_id (received), ==, om_event_get_event_id (echo));
+  g_assert_cmpstr (om_event_get_msgtype (received), ==, "m.text");
+
+  /* Alice's own sync brings the remote echo: still one item, not two. */
+  g_assert_true (om_test_wait_until (remote_echo_arrived, echo, 10000));
+  g_assert_cmpuint (count_body (f->alice, f->room_id, "Who brings Catan?"), ==, 1);
+}
+
+static void
+test_emote_and_notice (Fixture       *f,
+                       gconstpointer  data)
+{
+  OmRoom *room = om_session_lookup_room (f->alice, f->room_id);
+  BodyWait wait = { f->bob, f->room_id, "rolls the dice" };
+
+  om_room_send_message (room, "m.emote", "rolls the dice");
+  om_room_send_message (room, "m.notice", "Game starts at 8");
+  g_assert_true (om_test_wait_until (body_arrived, &wait, 10000));
+  g_assert_cmpstr (om_event_get_msgtype (find_body (f->bob, f->room_id, "rolls the dice")), ==, "m.emote");
+  wait.body = "Game starts at 8";
+  g_assert_true (om_test_wait_until (body_arrived, &wait, 10000));
+  g_assert_cmpstr (om_event_get_msgtype (find_body (f->bob, f->room_id, "Game starts at 8")), ==, "m.notice");
+}
+
+typedef struct {
+  OmSession  *session;
+  const char *room_id;
+  const char *user_id;
+  gboolean    typing;
+} TypingWait;
+
+static gboolean
+typing_is (gpointer data)
+{
+  TypingWait *w = data;
+  OmRoom *room = om_session_lookup_room (w->session, w->room_id);
+  const char * const *users = om_room_get_typing_user_ids (room);
+  gboolean found = users != NULL && g_strv_contains (users, w->user_id);
+
+  return found == w->typing;
+}
+
+static void
+test_typing (Fixture       *f,
+             gconstpointer  data)
+{
+  OmRoom *bob_room = om_session_lookup_room (f->bob, f->room_id);
+  TypingWait wait = { f->alice, f->room_id, f->bob_id, TRUE };
+
+  om_room_set_typing (bob_room, TRUE);
+  g_assert_true (om_test_wait_until (typing_is, &wait, 10000));
+
+  /* Our own typing never shows as someone else typing. */
+  {
+    OmRoom *own = om_session_lookup_room (f->bob, f->room_id);
+    const char * const *users = om_room_get_typing_user_ids (own);
+    g_assert_true (users == NULL || !g_strv_contains (users, f->bob_id));
+  }
+
+  om_room_set_typing (bob_room, FALSE);
+  wait.typing = FALSE;
+  g_assert_true (om_test_wait_until (typing_is, &wait, 10000));
+
+  /* Sending a message ends typing too. */
+  om_room_set_typing (bob_room, TRUE);
+  wait.typing = TRUE;
+  g_assert_true (om_test_wait_until (typing_is, &wait, 10000));
+  om_room_send_message (bob_room, "m.text", "done typing");
+  wait.typing = FALSE;
+  g_assert_true (om_test_wait_until (typing_is, &wait, 10000));
+}
+
+typedef struct {
+  OmSession  *session;
+  const char *room_id;
+  const char *user_id;
+  const char *event_id;
+} ReceiptWait;
+
+static gboolean
+receipt_on (gpointer data)
+{
+  ReceiptWait *w = data;
+  OmRoom *room = om_session_lookup_room (w->session, w->room_id);
+
+  return g_strcmp0 (om_room_get_receipt_event_id (room, w->user_id), w->event_id) == 0;
+}
+
+static void
+test_receipts (Fixture       *f,
+               gconstpointer  data)
+{
+  OmRoom *alice_room = om_session_lookup_room (f->alice, f->room_id);
+  OmRoom *bob_room = om_session_lookup_room (f->bob, f->room_id);
+  BodyWait wait = { f->bob, f->room_id, "first" };
+  ReceiptWait rwait;
+  g_auto(GStrv) seen_by = NULL;
+  const char *first_id;
+
+  om_room_send_message (alice_room, "m.text", "first");
+  om_room_send_message (alice_room, "m.text", "second");
+  g_assert_true (om_test_wait_until (body_arrived, &wait, 10000));
+  wait.body = "second";
+  g_assert_true (om_test_wait_until (body_arrived, &wait, 10000));
+  first_id = om_event_get_event_id (find_body (f->bob, f->room_id, "first"));
+
+  /* Bob has read everything: the receipt lands on "second", not "first". */
+  om_room_mark_read (bob_room);
+  rwait = (ReceiptWait) { f->alice, f->room_id, f->bob_id,
+                          om_event_get_event_id (find_body (f->bob, f->room_id, "second")) };
+  g_assert_true (om_test_wait_until (receipt_on, &rwait, 10000));
+  g_assert_cmpstr (om_room_get_receipt_event_id (alice_room, f->bob_id), !=, first_id);
+
+  seen_by = om_room_dup_receipt_user_ids (alice_room, rwait.event_id);
+  g_assert_true (g_strv_contains ((const char * const *) seen_by, f->bob_id));
+
+  /* Bob's fully-read marker moved too. */
+  g_assert_cmpstr (om_room_get_fully_read (bob_room), ==, rwait.event_id);
+}
+
+typedef struct {
+  OmSession       *session;
+  const char      *user_id;
+  OmPresenceState  state;
+  const char      *status;
+} PresenceWait;
+
+static gboolean
+presence_is (gpointer data)
+{
+  PresenceWait *w = data;
+  const char *status = NULL;
+  OmPresenceState state = om_presence_lookup (om_session_get_presence (w->session),
+                                              w->user_id, &status, NULL, NULL);
+
+  return state == w->state && g_strcmp0 (status, w->status) == 0;
+}
+
+static void
+test_presence (Fixture       *f,
+               gconstpointer  data)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  PresenceWait wait = { f->alice, f->bob_id, OM_PRESENCE_UNAVAILABLE, "at the game store" };
+
+  om_presence_set_async (om_session_get_presence (f->bob), OM_PRESENCE_UNAVAILABLE,
+                         "at the game store", NULL, store_result, &result);
+  g_assert_true (om_test_wait_until (async_done, &result, 10000));
+  g_assert_true (om_presence_set_finish (om_session_get_presence (f->bob), result, &error));
+  g_assert_no_error (error);
+
+  g_assert_true (om_test_wait_until (presence_is, &wait, 15000));
+
+  g_clear_object (&result);
+  om_presence_set_async (om_session_get_presence (f->bob), OM_PRESENCE_ONLINE, NULL,
+                         NULL, store_result, &result);
+  g_assert_true (om_test_wait_until (async_done, &result, 10000));
+  wait = (PresenceWait) { f->alice, f->bob_id, OM_PRESENCE_ONLINE, NULL };
+  g_assert_true (om_test_wait_until (presence_is, &wait, 15000));
+}
+
+static void
+record_initial (OmSession *session,
+                gboolean   initial,
+                gpointer   user_data)
+{
+  int *first = user_data;
+
+  if (*first < 0)
+    *first = initial ? 1 : 0;
+}
+
+static gboolean
+int_set (gpointer data)
+{
+  return *(int *) data >= 0;
+}
+
+static void
+test_restart_from_store (Fixture       *f,
+                         gconstpointer  data)
+{
+  OmRoom *room = om_session_lookup_room (f->alice, f->room_id);
+  BodyWait wait = { f->alice, f->room_id, "before the restart" };
+  g_autofree char *token = NULL;
+  g_autofree char *device = NULL;
+  g_autofree char *homeserver = NULL;
+  g_autofree char *dir = NULL;
+  g_autofree char *name = NULL;
+  g_autoptr(GError) error = NULL;
+  OmSession *again;
+  OmRoom *restored;
+  int first = -1;
+
+  om_room_send_message (room, "m.text", "before the restart");
+  g_assert_true (om_test_wait_until (body_arrived, &wait, 10000));
+  name = g_strdup (om_room_get_display_name (room));
+
+  token = om_session_dup_access_token (f->alice);
+  device = g_strdup (om_session_get_device_id (f->alice));
+  homeserver = g_strdup (om_session_get_homeserver (f->alice));
+  dir = g_strdup (om_session_get_data_dir (f->alice));
+  g_clear_object (&f->alice);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+
+  /* Bob speaks while Alice is away. */
+  om_room_send_message (om_session_lookup_room (f->bob, f->room_id), "m.text", "while you were out");
+
+  again = om_session_new (dir);
+  g_assert_true (om_session_restore (again, homeserver, f->alice_id, device, token, &error));
+  g_assert_no_error (error);
+  f->alice = again;
+
+  /* Everything is back before any request. */
+  restored = om_session_lookup_room (again, f->room_id);
+  g_assert_nonnull (restored);
+  g_assert_cmpstr (om_room_get_display_name (restored), ==, name);
+  g_assert_nonnull (find_body (again, f->room_id, "before the restart"));
+  g_assert_nonnull (om_sync_get_since (om_session_get_sync (again)));
+
+  /* And the first sync is incremental, bringing what was missed. */
+  g_signal_connect (again, "synced", G_CALLBACK (record_initial), &first);
+  om_sync_set_timeout_ms (om_session_get_sync (again), 5000);
+  om_session_start (again);
+  g_assert_true (om_test_wait_until (int_set, &first, 10000));
+  g_assert_cmpint (first, ==, 0);
+
+  wait.body = "while you were out";
+  g_assert_true (om_test_wait_until (body_arrived, &wait, 10000));
+  g_assert_cmpuint (count_body (again, f->room_id, "before the restart"), ==, 1);
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add ("/integration/message", Fixture, NULL, fixture_setup, test_message, fixture_teardown);
+  g_test_add ("/integration/emote-notice", Fixture, NULL, fixture_setup, test_emote_and_notice, fixture_teardown);
+  g_test_add ("/integration/typing", Fixture, NULL, fixture_setup, test_typing, fixture_teardown);
+  g_test_add ("/integration/receipts", Fixture, NULL, fixture_setup, test_receipts, fixture_teardown);
+  g_test_add ("/integration/presence", Fixture, NULL, fixture_setup, test_presence, fixture_teardown);
+  g_test_add ("/integration/restart-from-store", Fixture, NULL, fixture_setup, test_restart_from_store, fixture_teardown);
+
+  return g_test_run ();
+}
