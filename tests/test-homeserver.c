@@ -598,6 +598,90 @@ test_ephemeral (void)
 }
 
 static void
+test_sync_shapes (void)
+{
+  OmTestHs *hs = shared_hs;
+  g_autofree char *alice_id = NULL, *bob_id = NULL;
+  g_autofree char *alice = new_user (hs, NULL, &alice_id);
+  g_autofree char *bob = new_user (hs, NULL, &bob_id);
+  g_autofree char *body = g_strdup_printf ("{\"preset\":\"private_chat\",\"invite\":[\"%s\"]}", bob_id);
+  g_autofree char *room_id = create_room (hs, alice, body);
+  g_autofree char *other_room = create_room (hs, alice, "{}");
+  g_autofree char *room = esc (room_id);
+  g_autofree char *leave_path = g_strdup_printf (V3 "/rooms/%s/leave", room);
+  g_autofree char *since = NULL;
+  g_autofree char *fwd_path = NULL;
+  g_autofree char *e1 = NULL, *e2 = NULL, *after_leave = NULL;
+  g_autofree char *text = NULL;
+  g_autoptr(JsonNode) res = NULL;
+  g_autoptr(JsonNode) r = NULL;
+  JsonObject *jr, *summary;
+  JsonArray *state;
+  gboolean saw_alice = FALSE, saw_bob = FALSE;
+
+  join (hs, bob, room_id);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autofree char *txn = g_strdup_printf ("s%u", i);
+      g_autofree char *id = send_text (hs, alice, room_id, txn, "lazy");
+    }
+
+  /* Lazy loading: members of the timeline's senders plus our own, and a
+   * summary with heroes because the room has no name. */
+  res = do_sync (hs, bob, NULL, 0, "{\"room\":{\"state\":{\"lazy_load_members\":true},\"timeline\":{\"limit\":2}}}");
+  jr = joined_room (res, room_id);
+  g_assert_true (json_object_get_boolean_member (json_object_get_object_member (jr, "timeline"), "limited"));
+  state = json_object_get_array_member (json_object_get_object_member (jr, "state"), "events");
+  for (guint i = 0; i < json_array_get_length (state); i++)
+    {
+      JsonObject *ev = json_array_get_object_element (state, i);
+
+      g_assert_false (json_object_has_member (ev, "room_id"));
+      if (!g_str_equal (json_object_get_string_member (ev, "type"), "m.room.member"))
+        continue;
+      if (g_str_equal (json_object_get_string_member (ev, "state_key"), alice_id))
+        saw_alice = TRUE;
+      else if (g_str_equal (json_object_get_string_member (ev, "state_key"), bob_id))
+        saw_bob = TRUE;
+      else
+        g_assert_not_reached ();
+    }
+  g_assert_true (saw_alice && saw_bob);
+  summary = json_object_get_object_member (jr, "summary");
+  g_assert_cmpint (json_object_get_int_member (summary, "m.joined_member_count"), ==, 2);
+  g_assert_cmpint (json_object_get_int_member (summary, "m.invited_member_count"), ==, 0);
+  g_assert_cmpstr (json_array_get_string_element (json_object_get_array_member (summary, "m.heroes"), 0), ==, alice_id);
+  g_assert_cmpint (json_object_get_int_member (json_object_get_object_member (jr, "unread_notifications"),
+                                               "notification_count"), ==, 3);
+  since = next_batch (res);
+  g_clear_pointer (&res, json_node_unref);
+
+  /* Nothing newer going forwards: an empty chunk and no end. */
+  fwd_path = g_strdup_printf (V3 "/rooms/%s/messages?dir=f&from=%s", room, since);
+  r = call (hs, "GET", fwd_path, bob, NULL, 200);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (obj (r), "chunk")), ==, 0);
+  g_assert_false (json_object_has_member (obj (r), "end"));
+  g_clear_pointer (&r, json_node_unref);
+
+  /* The same txnId in another room is another event. */
+  e1 = send_text (hs, alice, room_id, "same-txn", "one");
+  e2 = send_text (hs, alice, other_room, "same-txn", "two");
+  g_assert_cmpstr (e1, !=, e2);
+
+  /* Leaving puts the room under rooms.leave, up to the leave only. */
+  r = call (hs, "POST", leave_path, bob, "{}", 200);
+  g_clear_pointer (&r, json_node_unref);
+  after_leave = send_text (hs, alice, room_id, "after", "after bob left");
+  res = do_sync (hs, bob, since, 0, NULL);
+  g_assert_null (joined_room (res, room_id));
+  text = json_to_string (json_object_get_member (json_object_get_object_member (
+    json_object_get_object_member (obj (res), "rooms"), "leave"), room_id), FALSE);
+  g_assert_nonnull (strstr (text, "\"membership\":\"leave\""));
+  g_assert_nonnull (strstr (text, e1));
+  g_assert_null (strstr (text, after_leave));
+}
+
+static void
 test_pagination (void)
 {
   OmTestHs *hs = shared_hs;
@@ -792,6 +876,65 @@ test_expire_token (void)
   g_assert_true (json_object_get_boolean_member (obj (expired), "soft_logout"));
 }
 
+static JsonNode *
+refresh (OmTestHs   *hs,
+         const char *refresh_token,
+         guint       expected_status)
+{
+  g_autofree char *body = g_strdup_printf ("{\"refresh_token\":\"%s\"}", refresh_token);
+
+  return call (hs, "POST", V3 "/refresh", NULL, body, expected_status);
+}
+
+static void
+test_refresh_tokens (void)
+{
+  OmTestHs *hs = shared_hs;
+  g_autofree char *user_id = om_test_hs_create_user (hs, "refresher", "pw", FALSE);
+  g_autoptr(JsonNode) login = call (hs, "POST", V3 "/login", NULL,
+                                    "{\"type\":\"m.login.password\",\"identifier\":{\"type\":\"m.id.user\","
+                                    "\"user\":\"refresher\"},\"password\":\"pw\",\"refresh_token\":true}", 200);
+  const char *at0 = json_object_get_string_member (obj (login), "access_token");
+  const char *rt0 = json_object_get_string_member (obj (login), "refresh_token");
+  g_autoptr(JsonNode) first = NULL, second = NULL, spent = NULL, current = NULL, r = NULL;
+
+  g_assert_cmpint (json_object_get_int_member (obj (login), "expires_in_ms"), >, 0);
+  first = refresh (hs, rt0, 200);
+  g_assert_true (json_object_has_member (obj (first), "expires_in_ms"));
+  /* Again with the same refresh token before the first pair was used: a
+   * new pair, and the first pair is gone. */
+  second = refresh (hs, rt0, 200);
+  r = call (hs, "GET", V3 "/account/whoami",
+            json_object_get_string_member (obj (first), "access_token"), NULL, 401);
+  assert_error (r, "M_UNKNOWN_TOKEN");
+  g_clear_pointer (&r, json_node_unref);
+  r = call (hs, "GET", V3 "/account/whoami", at0, NULL, 200);
+  g_clear_pointer (&r, json_node_unref);
+  r = call (hs, "GET", V3 "/account/whoami",
+            json_object_get_string_member (obj (second), "access_token"), NULL, 200);
+  g_clear_pointer (&r, json_node_unref);
+  /* The original access token keeps working; its refresh token is spent. */
+  r = call (hs, "GET", V3 "/account/whoami", at0, NULL, 200);
+  g_clear_pointer (&r, json_node_unref);
+  spent = refresh (hs, rt0, 403);
+  assert_error (spent, "M_FORBIDDEN");
+  current = refresh (hs, json_object_get_string_member (obj (second), "refresh_token"), 200);
+
+  /* Expiry: a short lifetime, then 401 with soft_logout true. */
+  r = call (hs, "POST", "/_test/config", NULL, "{\"access_token_lifetime_ms\":200}", 200);
+  g_clear_pointer (&r, json_node_unref);
+  g_clear_pointer (&first, json_node_unref);
+  first = refresh (hs, json_object_get_string_member (obj (current), "refresh_token"), 200);
+  g_assert_cmpint (json_object_get_int_member (obj (first), "expires_in_ms"), ==, 200);
+  g_usleep (300 * 1000);
+  r = call (hs, "GET", V3 "/account/whoami",
+            json_object_get_string_member (obj (first), "access_token"), NULL, 401);
+  assert_error (r, "M_UNKNOWN_TOKEN");
+  g_assert_true (json_object_get_boolean_member (obj (r), "soft_logout"));
+  g_clear_pointer (&r, json_node_unref);
+  r = call (hs, "POST", "/_test/config", NULL, "{\"access_token_lifetime_ms\":300000}", 200);
+}
+
 static void
 test_restart (void)
 {
@@ -915,6 +1058,379 @@ test_demo (void)
   om_test_hs_free (hs);
 }
 
+/* Transcript replay: the recorded Synapse exchanges, re-played against the
+ * test homeserver with IDs, tokens and the server name substituted.  The
+ * status must match; for errors errcode and error text too, otherwise the
+ * top-level keys of the body. */
+
+typedef struct
+{
+  OmTestHs   *hs;
+  GPtrArray  *from;            /* transcript strings, as in bodies */
+  GPtrArray  *to;              /* ours */
+  GPtrArray  *path_from;       /* the same, escaped as in paths */
+  GPtrArray  *path_to;
+  GHashTable *tokens;          /* actor -> access token */
+  gint64      retry_after_ms;  /* last 429's */
+} Replay;
+
+static char *
+esc_id (const char *s)
+{
+  /* As the transcript's client escaped IDs in paths: all but '!'. */
+  return g_uri_escape_string (s, "!", FALSE);
+}
+
+static void
+replay_map (Replay     *r,
+            const char *from,
+            const char *to)
+{
+  g_ptr_array_add (r->path_from, esc_id (from));
+  g_ptr_array_add (r->path_to, esc_id (to));
+  g_ptr_array_add (r->from, g_strdup (from));
+  g_ptr_array_add (r->to, g_strdup (to));
+}
+
+static char *
+subst_pairs (const char *text,
+             GPtrArray  *from,
+             GPtrArray  *to)
+{
+  char *out = g_strdup (text);
+  g_autoptr(GArray) order = g_array_new (FALSE, FALSE, sizeof (guint));
+
+  /* Longest first, so IDs are replaced before the bare server name. */
+  for (guint i = 0; i < from->len; i++)
+    g_array_append_val (order, i);
+  for (guint i = 0; i < order->len; i++)
+    for (guint j = i + 1; j < order->len; j++)
+      if (strlen (from->pdata[g_array_index (order, guint, j)]) >
+          strlen (from->pdata[g_array_index (order, guint, i)]))
+        {
+          guint t = g_array_index (order, guint, i);
+          g_array_index (order, guint, i) = g_array_index (order, guint, j);
+          g_array_index (order, guint, j) = t;
+        }
+  for (guint k = 0; k < order->len; k++)
+    {
+      guint i = g_array_index (order, guint, k);
+      g_auto(GStrv) parts = g_strsplit (out, from->pdata[i], -1);
+
+      g_free (out);
+      out = g_strjoinv (to->pdata[i], parts);
+    }
+  return out;
+}
+
+static char *
+replay_subst (Replay     *r,
+              const char *text)
+{
+  return subst_pairs (text, r->from, r->to);
+}
+
+static char *
+replay_subst_path (Replay     *r,
+                   const char *path)
+{
+  g_autofree char *escaped = subst_pairs (path, r->path_from, r->path_to);
+
+  return subst_pairs (escaped, r->from, r->to);
+}
+
+static char *
+step_actor (const char *step)
+{
+  gsize n;
+
+  if (step[0] != '[')
+    return NULL;
+  n = strcspn (step + 1, "]");
+  return g_strndup (step + 1, n);
+}
+
+static void
+assert_same_keys (JsonObject *expected,
+                  JsonObject *actual,
+                  const char *step)
+{
+  GList *keys = json_object_get_members (expected);
+
+  for (GList *l = keys; l; l = l->next)
+    if (!json_object_has_member (actual, l->data))
+      g_error ("%s: response lacks \"%s\"", step, (char *) l->data);
+  g_list_free (keys);
+  keys = json_object_get_members (actual);
+  for (GList *l = keys; l; l = l->next)
+    if (!json_object_has_member (expected, l->data))
+      g_error ("%s: response has an extra \"%s\"", step, (char *) l->data);
+  g_list_free (keys);
+}
+
+/* Learns our equivalents of the transcript's pagination tokens. */
+static void
+replay_map_tokens (Replay     *r,
+                   JsonObject *e,
+                   JsonObject *a)
+{
+  static const char *keys[] = { "next_batch", "start", "end" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (keys); i++)
+    if (json_object_has_member (e, keys[i]) && json_object_has_member (a, keys[i]))
+      replay_map (r, json_object_get_string_member (e, keys[i]), json_object_get_string_member (a, keys[i]));
+  if (json_object_has_member (e, "rooms") && json_object_has_member (a, "rooms") &&
+      JSON_NODE_HOLDS_OBJECT (json_object_get_member (e, "rooms")) &&
+      json_object_has_member (json_object_get_object_member (e, "rooms"), "join") &&
+      json_object_has_member (json_object_get_object_member (a, "rooms"), "join"))
+    {
+      JsonObject *ej = json_object_get_object_member (json_object_get_object_member (e, "rooms"), "join");
+      JsonObject *aj = json_object_get_object_member (json_object_get_object_member (a, "rooms"), "join");
+      GList *ek = json_object_get_values (ej), *ak = json_object_get_values (aj);
+
+      for (GList *x = ek, *y = ak; x && y; x = x->next, y = y->next)
+        {
+          JsonObject *et = json_object_get_object_member (json_node_get_object (x->data), "timeline");
+          JsonObject *at = json_object_get_object_member (json_node_get_object (y->data), "timeline");
+
+          replay_map (r, json_object_get_string_member (et, "prev_batch"),
+                      json_object_get_string_member (at, "prev_batch"));
+        }
+      g_list_free (ek);
+      g_list_free (ak);
+    }
+}
+
+static void
+replay_step (Replay     *r,
+             JsonObject *ex)
+{
+  const char *step = json_object_get_string_member (ex, "step");
+  const char *method = json_object_get_string_member (ex, "method");
+  guint expected_status = (guint) json_object_get_int_member (ex, "status");
+  JsonNode *req_body = json_object_get_member (ex, "request_body");
+  JsonNode *res_body = json_object_get_member (ex, "response_body");
+  g_autofree char *actor = step_actor (step);
+  g_autofree char *path = replay_subst_path (r, json_object_get_string_member (ex, "path"));
+  g_autofree char *body = NULL;
+  /* Steps without an actor were made by alice's first session. */
+  const char *token = g_hash_table_lookup (r->tokens, actor ? actor : "alice");
+  g_autoptr(JsonNode) res = NULL;
+  guint status = 0;
+
+  if (strstr (path, "access_token=<redacted>"))
+    {
+      g_autofree char *t = esc ((const char *) g_hash_table_lookup (r->tokens, "alice"));
+      g_auto(GStrv) parts = g_strsplit (path, "<redacted>", -1);
+
+      g_free (path);
+      path = g_strjoinv (t, parts);
+    }
+  else if (g_str_equal (step, "unknown access token"))
+    token = "syt_unknown";
+  else if (g_str_equal (step, "missing access token"))
+    token = NULL;
+
+  if (req_body && !JSON_NODE_HOLDS_NULL (req_body))
+    {
+      g_autofree char *raw = JSON_NODE_HOLDS_VALUE (req_body) ? g_strdup (json_node_get_string (req_body))
+                                                              : json_to_string (req_body, FALSE);
+      g_autofree char *big = g_strnfill (70000, 'x');
+      g_auto(GStrv) parts = g_strsplit (raw, "<70000 x \\\"x\\\" (omitted)>", -1);
+      g_autofree char *expanded = g_strjoinv (big, parts);
+
+      body = replay_subst (r, expanded);
+      if (strstr (step, "wrong password"))
+        {
+          g_auto(GStrv) pw = g_strsplit (body, "<redacted>", -1);
+
+          g_free (body);
+          body = g_strjoinv ("not-the-password", pw);
+        }
+    }
+  if (strstr (step, "after waiting"))
+    g_usleep ((r->retry_after_ms + 50) * 1000);
+
+  res = om_test_hs_request (r->hs, method, path, token, body, &status);
+  if (status != expected_status)
+    {
+      g_autofree char *text = res ? json_to_string (res, FALSE) : g_strdup ("(no JSON)");
+      g_error ("%s: %s %s: expected %u, got %u %s", step, method, path, expected_status, status, text);
+    }
+  if (res_body == NULL || !JSON_NODE_HOLDS_OBJECT (res_body))
+    return;
+  g_assert_nonnull (res);
+  if (json_object_has_member (json_node_get_object (res_body), "errcode"))
+    {
+      JsonObject *e = json_node_get_object (res_body);
+      g_autofree char *error = replay_subst (r, json_object_get_string_member (e, "error"));
+
+      g_assert_cmpstr (json_object_get_string_member (obj (res), "errcode"), ==,
+                       json_object_get_string_member (e, "errcode"));
+      g_assert_cmpstr (json_object_get_string_member (obj (res), "error"), ==, error);
+      if (json_object_has_member (e, "soft_logout"))
+        g_assert_cmpint (json_object_get_boolean_member (obj (res), "soft_logout"), ==,
+                         json_object_get_boolean_member (e, "soft_logout"));
+      if (json_object_has_member (e, "retry_after_ms"))
+        r->retry_after_ms = json_object_get_int_member (obj (res), "retry_after_ms");
+      return;
+    }
+  if (strstr (path, "/sync") || strstr (path, "/hierarchy"))
+    om_test_assert_same_shape (res_body, res, step);
+  else
+    assert_same_keys (json_node_get_object (res_body), obj (res), step);
+  replay_map_tokens (r, json_node_get_object (res_body), obj (res));
+  if (json_object_has_member (obj (res), "room_id"))
+    replay_map (r, json_object_get_string_member (json_node_get_object (res_body), "room_id"),
+                json_object_get_string_member (obj (res), "room_id"));
+  if (json_object_has_member (obj (res), "session"))
+    replay_map (r, json_object_get_string_member (json_node_get_object (res_body), "session"),
+                json_object_get_string_member (obj (res), "session"));
+  if (actor && json_object_has_member (obj (res), "access_token"))
+    {
+      /* "[alice] POST login (a second device …)" serves "[alice, second device]". */
+      g_autofree char *key = strstr (step, "second device") ? g_strdup_printf ("%s, second device", actor)
+                                                             : g_strdup (actor);
+
+      if (!g_hash_table_contains (r->tokens, key))
+        g_hash_table_insert (r->tokens, g_steal_pointer (&key),
+                             g_strdup (json_object_get_string_member (obj (res), "access_token")));
+    }
+}
+
+/* Replays the steps of @file whose index is in [first, last] and whose step
+ * text contains none of @skip. */
+static void
+replay_file (const char          *file,
+             guint                first,
+             guint                last,
+             const char * const  *skip,
+             const char * const  *prelogin)
+{
+  const char *dir = g_getenv ("OM_TEST_TRANSCRIPTS");
+  g_autofree char *path = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  Replay r = { 0 };
+  JsonArray *steps;
+
+  if (dir == NULL)
+    {
+      g_test_skip ("OM_TEST_TRANSCRIPTS is not set");
+      return;
+    }
+  path = g_build_filename (dir, file, NULL);
+  if (!json_parser_load_from_file (parser, path, &error))
+    g_error ("%s: %s", path, error->message);
+  steps = json_node_get_array (json_parser_get_root (parser));
+
+  r.hs = om_test_hs_start (NULL);
+  r.from = g_ptr_array_new_with_free_func (g_free);
+  r.to = g_ptr_array_new_with_free_func (g_free);
+  r.path_from = g_ptr_array_new_with_free_func (g_free);
+  r.path_to = g_ptr_array_new_with_free_func (g_free);
+  r.tokens = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  replay_map (&r, "http://127.0.0.1:8018", om_test_hs_get_url (r.hs));
+  replay_map (&r, "matrix.openmeet.test", om_test_hs_get_server_name (r.hs));
+  /* Shorter long-polls than the recording's 5 s. */
+  replay_map (&r, "timeout=5000", "timeout=300");
+
+  /* Transcript users, with the transcript's (redacted) password. */
+  for (guint i = 0; prelogin && prelogin[i]; i++)
+    {
+      g_autofree char *display = g_strdup (prelogin[i]);
+      g_autofree char *body = NULL;
+      g_autoptr(JsonNode) created = NULL;
+
+      display[0] = g_ascii_toupper (display[0]);
+      body = g_strdup_printf ("{\"username\":\"%s\",\"password\":\"<redacted>\",\"displayname\":\"%s\"}",
+                              prelogin[i], display);
+      created = call (r.hs, "POST", "/_test/users", NULL, body, 200);
+      if (!g_str_equal (prelogin[i], "alice") || !g_str_equal (file, "discovery-login.json"))
+        g_hash_table_insert (r.tokens, g_strdup (prelogin[i]),
+                             om_test_hs_login (r.hs, prelogin[i], "<redacted>", NULL));
+    }
+  if (g_str_equal (file, "sync-initial-and-incremental.json"))
+    {
+      g_autoptr(JsonNode) ok = call (r.hs, "POST", "/_test/config", NULL, "{\"sync_cache_ms\":120000}", 200);
+    }
+  if (g_str_equal (file, "errors.json"))
+    {
+      g_autofree char *mallory = om_test_hs_user_id (r.hs, "mallory");
+      g_autofree char *rl = g_strdup_printf ("{\"user_id\":\"%s\",\"burst\":2,\"per_second\":0.5}", mallory);
+      g_autoptr(JsonNode) ok = call (r.hs, "POST", "/_test/ratelimit", NULL, rl, 200);
+    }
+
+  for (guint i = first; i <= last && i < json_array_get_length (steps); i++)
+    {
+      JsonObject *ex = json_array_get_object_element (steps, i);
+      const char *step = json_object_get_string_member (ex, "step");
+      gboolean skipped = FALSE;
+
+      for (guint k = 0; skip && skip[k]; k++)
+        if (strstr (step, skip[k]))
+          skipped = TRUE;
+      if (skipped)
+        continue;
+      replay_step (&r, ex);
+      if (strstr (step, "message 1 of 30"))
+        {
+          /* The transcript left out messages 2..29: send them. */
+          g_autofree char *p = replay_subst_path (&r, json_object_get_string_member (ex, "path"));
+          g_auto(GStrv) segs = g_strsplit (p, "/", -1);
+          g_autofree char *room_id = g_uri_unescape_string (segs[5], NULL);
+
+          for (guint m = 2; m <= 29; m++)
+            {
+              g_autofree char *txn = g_strdup_printf ("bulk%u", m);
+              g_autofree char *text = g_strdup_printf ("Bulk message %u", m);
+              g_autofree char *id = send_text (r.hs, g_hash_table_lookup (r.tokens, "alice"), room_id, txn, text);
+            }
+        }
+    }
+
+  om_test_hs_free (r.hs);
+  g_ptr_array_unref (r.from);
+  g_ptr_array_unref (r.to);
+  g_ptr_array_unref (r.path_from);
+  g_ptr_array_unref (r.path_to);
+  g_hash_table_unref (r.tokens);
+}
+
+static void
+test_transcript_discovery (void)
+{
+  const char *users[] = { "alice", NULL };
+  const char *skip[] = { "GET devices", "registration disabled", NULL };
+
+  replay_file ("discovery-login.json", 0, 16, skip, users);
+  replay_file ("discovery-login.json", 33, 40, skip, users);
+}
+
+static void
+test_transcript_errors (void)
+{
+  const char *users[] = { "alice", "bob", "mallory", NULL };
+
+  replay_file ("errors.json", 0, G_MAXUINT, NULL, users);
+}
+
+static void
+test_transcript_sync (void)
+{
+  const char *users[] = { "alice", "bob", NULL };
+
+  /* With Synapse's response cache on, as when it was recorded. */
+  replay_file ("sync-initial-and-incremental.json", 0, G_MAXUINT, NULL, users);
+}
+
+static void
+test_transcript_rooms (void)
+{
+  const char *users[] = { "alice", "bob", NULL };
+  replay_file ("rooms-spaces.json", 0, G_MAXUINT, NULL, users);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -931,11 +1447,17 @@ main (int    argc,
   g_test_add_func ("/homeserver/send-idempotent", test_send_idempotent);
   g_test_add_func ("/homeserver/long-poll", test_long_poll);
   g_test_add_func ("/homeserver/ephemeral", test_ephemeral);
+  g_test_add_func ("/homeserver/sync-shapes", test_sync_shapes);
   g_test_add_func ("/homeserver/pagination", test_pagination);
   g_test_add_func ("/homeserver/faults", test_faults);
   g_test_add_func ("/homeserver/expire-token", test_expire_token);
+  g_test_add_func ("/homeserver/refresh-tokens", test_refresh_tokens);
   g_test_add_func ("/homeserver/restart", test_restart);
   g_test_add_func ("/homeserver/demo", test_demo);
+  g_test_add_func ("/homeserver/transcript/discovery-login", test_transcript_discovery);
+  g_test_add_func ("/homeserver/transcript/errors", test_transcript_errors);
+  g_test_add_func ("/homeserver/transcript/rooms-spaces", test_transcript_rooms);
+  g_test_add_func ("/homeserver/transcript/sync", test_transcript_sync);
 
   ret = g_test_run ();
   om_test_hs_free (shared_hs);

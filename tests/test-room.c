@@ -442,6 +442,9 @@ static const NameCase name_cases[] = {
     "{\"m.heroes\":[\"@a:x\",\"@b:x\",\"@c:x\",\"@d:x\",\"@e:x\",\"@f:x\",\"@g:x\"],"
     "\"m.joined_member_count\":1}", "Empty Room (was A, @b:x, @c:x, @d:x, @e:x, and 2 others)" },
   { "no-heroes-known", ME, "{\"m.joined_member_count\":3}", "2 people" },
+  { "invalid-heroes-ignored", ME "," MEMBER ("@a:x", "Alice", "join"),
+    "{\"m.heroes\":[\"@evil\\n:x\",\"nobody\",\"@a:x\"],\"m.joined_member_count\":2}",
+    "Alice" },
 };
 
 static OmRoom *

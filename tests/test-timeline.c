@@ -322,6 +322,35 @@ test_echo_remote_first (void)
   recorder_clear (&rec, timeline);
 }
 
+/* After a restart the outbox shows its echo again, but the server already
+ * has the message and the sync delivered it with our transaction ID. */
+static void
+test_echo_after_restart (void)
+{
+  g_autoptr(OmRoom) room = om_room_new (NULL, "!r:x", ME, NULL, NULL);
+  OmTimeline *timeline = om_room_get_timeline (room);
+  g_autoptr(GPtrArray) remote = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GPtrArray) later = make_batch ("later", 0, 2);
+  g_autoptr(OmEvent) echo = make_echo ("t9", "sent before the crash");
+  Recorder rec;
+
+  g_ptr_array_add (remote, make_event ("$sent", "sent before the crash", "t9"));
+  om_timeline_append_remote (timeline, remote);
+  om_timeline_append_remote (timeline, later);
+
+  recorder_init (&rec, timeline);
+  om_timeline_add_local_echo (timeline, echo);
+  g_assert_cmpuint (n_items (timeline), ==, 3);
+  g_assert_cmpint (om_timeline_find_position (timeline, "$sent"), ==, 0);
+  g_assert_true (om_timeline_find_event (timeline, "$sent") == echo);
+  g_assert_null (om_timeline_find_local_echo (timeline, "t9"));
+  g_assert_cmpint (om_event_get_send_state (echo), ==, OM_SEND_STATE_SENT);
+  assert_change (&rec, 0, 3, 0, 1);
+  assert_change (&rec, 1, 0, 4, 3);
+
+  recorder_clear (&rec, timeline);
+}
+
 static void
 test_large (void)
 {
@@ -502,6 +531,7 @@ test_load_older_homeserver (void)
   g_autofree char *escaped_room = NULL;
   g_autofree char *filter = NULL;
   g_autofree char *path = NULL;
+  g_autofree char *prev_batch = NULL;
   g_autoptr(JsonNode) created = NULL;
   g_autoptr(JsonNode) sync = NULL;
   g_autoptr(GError) error = NULL;
@@ -550,6 +580,7 @@ test_load_older_homeserver (void)
   g_assert_no_error (error);
 
   timeline = om_room_get_timeline (room);
+  prev_batch = g_strdup (om_timeline_get_prev_batch (timeline));
   g_assert_cmpuint (n_items (timeline), ==, 10);
   g_assert_cmpstr (body_at (timeline, 9), ==, "Message 50");
   g_assert_true (om_timeline_get_can_load_older (timeline));
@@ -596,6 +627,131 @@ test_load_older_homeserver (void)
   g_assert_cmpuint (om_store_timeline_count (store, room_id), ==, n_items (timeline));
   g_assert_cmpstr (om_room_get_display_name (room), ==, "History");
 
+  /* A limited sync resets the timeline while a page is on its way: the
+   * page no longer joins on and is dropped. */
+  {
+    g_autoptr(OmRoom) other = om_room_new (NULL, room_id, user_id, NULL, http);
+    OmTimeline *other_timeline = om_room_get_timeline (other);
+    LoadResult r = { FALSE, 0, NULL };
+
+    om_timeline_set_prev_batch (other_timeline, prev_batch);
+    om_timeline_load_older_async (other_timeline, 15, NULL, load_done, &r);
+    om_timeline_reset (other_timeline, "after-the-gap");
+    g_assert_true (om_test_wait_until (load_finished, &r, 10000));
+    g_assert_no_error (r.error);
+    g_assert_cmpint (r.n_added, ==, 0);
+    g_assert_cmpuint (n_items (other_timeline), ==, 0);
+    g_assert_cmpstr (om_timeline_get_prev_batch (other_timeline), ==, "after-the-gap");
+  }
+
+  g_clear_object (&room);
+  g_clear_object (&http);
+  om_test_hs_free (hs);
+}
+
+static void
+count_members_changed (OmRoom *room,
+                       guint  *counter)
+{
+  (*counter)++;
+}
+
+/* With lazy-loaded members the sync leaves out those who only spoke in
+ * older history; back-pagination brings their member events along. */
+static void
+test_load_older_lazy_members (void)
+{
+  OmTestHs *hs = om_test_hs_start (NULL);
+  g_autofree char *alice_token = NULL;
+  g_autofree char *bob_token = NULL;
+  g_autofree char *alice = NULL;
+  g_autofree char *bob = NULL;
+  g_autofree char *room_id = NULL;
+  g_autofree char *escaped_room = NULL;
+  g_autofree char *create_body = NULL;
+  g_autofree char *join_path = NULL;
+  g_autofree char *filter = NULL;
+  g_autofree char *sync_path = NULL;
+  g_autoptr(JsonNode) created = NULL;
+  g_autoptr(JsonNode) joined = NULL;
+  g_autoptr(JsonNode) sync = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(OmStore) store = om_store_open (":memory:", &error);
+  g_autoptr(OmHttp) http = NULL;
+  g_autoptr(OmRoom) room = NULL;
+  JsonObject *room_json;
+  OmTimeline *timeline;
+  guint status = 0, n_bob = 0, n_changed = 0;
+
+  g_assert_no_error (error);
+  alice = om_test_hs_create_user (hs, "alice", "secret-password", FALSE);
+  bob = om_test_hs_create_user (hs, "bob", "secret-password", FALSE);
+  alice_token = om_test_hs_login (hs, "alice", "secret-password", NULL);
+  bob_token = om_test_hs_login (hs, "bob", "secret-password", NULL);
+
+  create_body = g_strdup_printf ("{\"preset\":\"private_chat\",\"invite\":[\"%s\"]}", bob);
+  created = om_test_hs_request (hs, "POST", "/_matrix/client/v3/createRoom", alice_token,
+                                create_body, &status);
+  g_assert_cmpuint (status, ==, 200);
+  room_id = g_strdup (json_object_get_string_member (json_node_get_object (created), "room_id"));
+  escaped_room = g_uri_escape_string (room_id, NULL, FALSE);
+  join_path = g_strdup_printf ("/_matrix/client/v3/join/%s", escaped_room);
+  joined = om_test_hs_request (hs, "POST", join_path, bob_token, "{}", &status);
+  g_assert_cmpuint (status, ==, 200);
+
+  for (guint i = 1; i <= 33; i++)
+    {
+      g_autofree char *send = g_strdup_printf ("/_matrix/client/v3/rooms/%s/send/m.room.message/l%u",
+                                               escaped_room, i);
+      g_autofree char *body = g_strdup_printf ("{\"msgtype\":\"m.text\",\"body\":\"%u\"}", i);
+      g_autoptr(JsonNode) sent = om_test_hs_request (hs, "PUT", send, i <= 3 ? bob_token : alice_token,
+                                                     body, &status);
+
+      g_assert_cmpuint (status, ==, 200);
+    }
+
+  filter = g_uri_escape_string ("{\"room\":{\"timeline\":{\"limit\":10},"
+                                "\"state\":{\"lazy_load_members\":true}}}", NULL, FALSE);
+  sync_path = g_strdup_printf ("/_matrix/client/v3/sync?filter=%s", filter);
+  sync = om_test_hs_request (hs, "GET", sync_path, alice_token, NULL, &status);
+  g_assert_cmpuint (status, ==, 200);
+  room_json = json_object_get_object_member (
+    json_object_get_object_member (
+      json_object_get_object_member (json_node_get_object (sync), "rooms"), "join"), room_id);
+
+  http = om_http_new (om_test_hs_get_url (hs));
+  om_http_set_access_token (http, alice_token);
+  room = om_room_new (NULL, room_id, alice, store, http);
+  g_assert_true (om_store_begin (store, &error));
+  g_assert_true (om_room_apply_sync (room, OM_MEMBERSHIP_JOIN, room_json, &error));
+  g_assert_true (om_store_commit (store, &error));
+  /* The summary counts Bob, whose member event is not loaded yet. */
+  g_assert_cmpuint (om_room_get_joined_member_count (room), ==, 2);
+  g_assert_cmpint (om_room_get_member_membership (room, bob), ==, OM_MEMBERSHIP_NONE);
+  g_signal_connect (room, "members-changed", G_CALLBACK (count_members_changed), &n_changed);
+
+  timeline = om_room_get_timeline (room);
+  while (om_timeline_get_can_load_older (timeline))
+    {
+      LoadResult r = { FALSE, 0, NULL };
+
+      om_timeline_load_older_async (timeline, 10, NULL, load_done, &r);
+      g_assert_true (om_test_wait_until (load_finished, &r, 10000));
+      g_assert_no_error (r.error);
+    }
+
+  g_assert_cmpint (om_room_get_member_membership (room, bob), ==, OM_MEMBERSHIP_JOIN);
+  g_assert_cmpuint (n_changed, ==, 1);
+  for (guint i = 0; i < n_items (timeline); i++)
+    {
+      g_autoptr(OmEvent) event = g_list_model_get_item (G_LIST_MODEL (timeline), i);
+
+      if (g_strcmp0 (om_event_get_event_type (event), "m.room.message") == 0 &&
+          g_strcmp0 (om_event_get_sender (event), bob) == 0)
+        n_bob++;
+    }
+  g_assert_cmpuint (n_bob, ==, 3);
+
   g_clear_object (&room);
   g_clear_object (&http);
   om_test_hs_free (hs);
@@ -611,9 +767,11 @@ main (int   argc,
   g_test_add_func ("/timeline/echo/txn-id", test_echo_by_txn_id);
   g_test_add_func ("/timeline/echo/event-id", test_echo_by_event_id);
   g_test_add_func ("/timeline/echo/remote-first", test_echo_remote_first);
+  g_test_add_func ("/timeline/echo/after-restart", test_echo_after_restart);
   g_test_add_func ("/timeline/large", test_large);
   g_test_add_func ("/timeline/load-older/store", test_load_older_from_store);
   g_test_add_func ("/timeline/load-older/homeserver", test_load_older_homeserver);
+  g_test_add_func ("/timeline/load-older/lazy-members", test_load_older_lazy_members);
 
   return g_test_run ();
 }

@@ -416,9 +416,11 @@ well_known_cb (GObject      *source,
         }
       else
         {
+          g_autofree char *url = well_known_url (data->server_url);
+
           g_task_return_new_error (task, OM_DISCOVERY_ERROR, OM_DISCOVERY_ERROR_FAIL_PROMPT,
-                                   "Could not look up the homeserver of %s: %s",
-                                   data->server_name, error->message);
+                                   "Could not look up the homeserver of %s at %s: %s",
+                                   data->server_name, url, error->message);
         }
       return;
     }
@@ -740,11 +742,12 @@ auth_metadata_cb (GObject      *source,
     {
       if (is_unsupported_endpoint (error))
         {
+          GCancellable *cancellable = g_task_get_cancellable (task);
+
           g_clear_error (&error);
           om_http_request_async (OM_HTTP (source), "GET", AUTH_ISSUER_UNSTABLE, NULL,
                                  OM_HTTP_NO_AUTH, DISCOVERY_TIMEOUT_MS,
-                                 g_task_get_cancellable (task), auth_issuer_cb,
-                                 g_steal_pointer (&task));
+                                 cancellable, auth_issuer_cb, g_steal_pointer (&task));
         }
       else
         {

@@ -25,7 +25,8 @@ struct _OmRoomList
 
   GHashTable *rooms;          /* room ID (borrowed from the room) → OmRoom (owned) */
   GArray     *listed;         /* Entry, sorted */
-  GHashTable *keys;           /* room ID (borrowed) → Entry (owned): the key each listed room is sorted by */
+  GHashTable *keys;           /* room ID (borrowed) → Entry (owned): the key each
+                               * listed room is sorted by */
 };
 
 static void om_room_list_model_init (GListModelInterface *iface);
@@ -33,10 +34,6 @@ static void om_room_list_model_init (GListModelInterface *iface);
 G_DEFINE_FINAL_TYPE_WITH_CODE (OmRoomList, om_room_list, G_TYPE_OBJECT,
                                G_IMPLEMENT_INTERFACE (G_TYPE_LIST_MODEL,
                                                       om_room_list_model_init))
-
-static void on_room_changed (OmRoom     *room,
-                             GParamSpec *pspec,
-                             OmRoomList *self);
 
 static gboolean
 room_is_listed (OmRoom *room)

@@ -13,9 +13,7 @@
 
 #include "om-error.h"
 #include "om-room-private.h"
-
-/* The spec asks for at least 5 heroes in a computed name. */
-#define MAX_HEROES 5
+#include "om-room-state.h"
 
 typedef struct {
   char   *event_id;
@@ -35,8 +33,7 @@ struct _OmRoom
   char         *own_user_id;
   OmMembership  membership;
 
-  GHashTable   *state;            /* type → (state_key → OmEvent), all owned */
-  GHashTable   *name_users;       /* display name → count of joined/invited members using it */
+  OmRoomState  *state;            /* owned: current state, members */
   GHashTable   *receipts;         /* user ID → Receipt (m.read, unthreaded), owned */
   GHashTable   *account_data;     /* type → JsonObject content, owned */
 
@@ -143,20 +140,7 @@ receipt_free (Receipt *receipt)
   g_free (receipt);
 }
 
-/* JSON helpers: typed members, NULL/-1 when absent or of another type. */
-
-static const char *
-get_string (JsonObject *object,
-            const char *member)
-{
-  JsonNode *node = object != NULL ? json_object_get_member (object, member) : NULL;
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
-      json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-
-  return json_node_get_string (node);
-}
+/* JSON helpers: typed members, NULL/FALSE when absent or of another type. */
 
 static gboolean
 get_int (JsonObject *object,
@@ -191,139 +175,24 @@ get_array (JsonObject *object,
   return node != NULL && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
 }
 
-/* Names shown to people: no control characters, no bidi overrides that
- * could reorder what follows them, no surrounding blanks.  NULL if
- * nothing is left. */
-static char *
-sanitize_name (const char *raw)
-{
-  g_autofree char *valid = NULL;
-  GString *out;
-
-  if (raw == NULL)
-    return NULL;
-
-  valid = g_utf8_make_valid (raw, -1);
-  out = g_string_sized_new (strlen (valid));
-  for (const char *p = valid; *p != '\0'; p = g_utf8_next_char (p))
-    {
-      gunichar c = g_utf8_get_char (p);
-
-      if (g_unichar_type (c) == G_UNICODE_CONTROL ||
-          c == 0x061C || c == 0x200E || c == 0x200F ||
-          (c >= 0x202A && c <= 0x202E) || (c >= 0x2066 && c <= 0x2069) ||
-          c == 0x2028 || c == 0x2029 || c == 0xFEFF)
-        continue;
-      g_string_append_unichar (out, c);
-    }
-
-  g_strstrip (out->str);
-  if (out->str[0] == '\0')
-    {
-      g_string_free (out, TRUE);
-      return NULL;
-    }
-
-  return g_string_free (out, FALSE);
-}
-
-static gboolean
-looks_like_user_id (const char *s)
-{
-  const char *at = s != NULL ? strchr (s, '@') : NULL;
-
-  return at != NULL && strchr (at, ':') != NULL;
-}
-
-static gboolean
-is_valid_user_id (const char *s)
-{
-  return s != NULL && s[0] == '@' && strchr (s, ':') != NULL;
-}
-
-/* State map. */
+/* State and members (om-room-state.c). */
 
 OmEvent *
 om_room_get_state_event (OmRoom     *self,
                          const char *event_type,
                          const char *state_key)
 {
-  GHashTable *by_key;
-
   g_return_val_if_fail (OM_IS_ROOM (self), NULL);
   g_return_val_if_fail (event_type != NULL, NULL);
 
-  by_key = g_hash_table_lookup (self->state, event_type);
-  return by_key != NULL ? g_hash_table_lookup (by_key, state_key != NULL ? state_key : "") : NULL;
+  return om_room_state_get (self->state, event_type, state_key);
 }
 
 static JsonObject *
 state_content (OmRoom     *self,
                const char *event_type)
 {
-  OmEvent *event = om_room_get_state_event (self, event_type, "");
-
-  return event != NULL ? om_event_get_content (event) : NULL;
-}
-
-static OmMembership
-member_event_membership (OmEvent *event)
-{
-  return event != NULL ? om_membership_from_string (get_string (om_event_get_content (event),
-                                                                "membership"))
-                       : OM_MEMBERSHIP_NONE;
-}
-
-static gboolean
-member_is_counted (OmEvent *event)
-{
-  OmMembership m = member_event_membership (event);
-
-  return m == OM_MEMBERSHIP_JOIN || m == OM_MEMBERSHIP_INVITE;
-}
-
-static char *
-member_name (OmEvent *event)
-{
-  return sanitize_name (get_string (om_event_get_content (event), "displayname"));
-}
-
-static void
-name_users_adjust (OmRoom  *self,
-                   OmEvent *member,
-                   gint     delta)
-{
-  g_autofree char *name = NULL;
-  guint count;
-
-  if (member == NULL || !member_is_counted (member) || (name = member_name (member)) == NULL)
-    return;
-
-  count = GPOINTER_TO_UINT (g_hash_table_lookup (self->name_users, name));
-  count = delta > 0 ? count + 1 : count - MIN (count, 1);
-  if (count == 0)
-    g_hash_table_remove (self->name_users, name);
-  else
-    g_hash_table_insert (self->name_users, g_steal_pointer (&name), GUINT_TO_POINTER (count));
-}
-
-/* Why a state event cannot be used, or NULL. */
-static const char *
-check_state_event (OmEvent *event)
-{
-  const char *event_type = om_event_get_event_type (event);
-
-  if (!om_event_is_state (event))
-    return "not a state event";
-  if (g_strcmp0 (event_type, "m.room.member") == 0)
-    {
-      if (!is_valid_user_id (om_event_get_state_key (event)))
-        return "member event whose state_key is not a user ID";
-      if (member_event_membership (event) == OM_MEMBERSHIP_NONE)
-        return "member event without a valid membership";
-    }
-
-  return NULL;
+  return om_room_state_get_content (self->state, event_type);
 }
 
 /* Makes @event current state.  Returns FALSE if the store failed (the
@@ -339,10 +208,7 @@ apply_state_event (OmRoom    *self,
 {
   const char *event_type = om_event_get_event_type (event);
   const char *state_key = om_event_get_state_key (event);
-  const char *problem = check_state_event (event);
-  gboolean is_member;
-  GHashTable *by_key;
-  OmEvent *old;
+  const char *problem = om_room_state_check (event);
 
   if (problem != NULL)
     {
@@ -352,100 +218,39 @@ apply_state_event (OmRoom    *self,
       return TRUE;
     }
 
-  by_key = g_hash_table_lookup (self->state, event_type);
-  if (by_key == NULL)
-    {
-      by_key = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
-      g_hash_table_insert (self->state, g_strdup (event_type), by_key);
-    }
-
-  is_member = g_strcmp0 (event_type, "m.room.member") == 0;
-  old = g_hash_table_lookup (by_key, state_key);
-  if (is_member)
-    {
-      name_users_adjust (self, old, -1);
-      name_users_adjust (self, event, +1);
-      if (g_strcmp0 (state_key, self->own_user_id) == 0 &&
-          member_event_membership (event) == OM_MEMBERSHIP_INVITE)
-        {
-          JsonNode *node = json_object_get_member (om_event_get_content (event), "is_direct");
-
-          self->invite_direct = node != NULL && JSON_NODE_HOLDS_VALUE (node) &&
-                                json_node_get_value_type (node) == G_TYPE_BOOLEAN &&
-                                json_node_get_boolean (node);
-        }
-    }
-  if (members_changed != NULL && (is_member || g_strcmp0 (event_type, "m.room.power_levels") == 0 ||
-                                  g_strcmp0 (event_type, "m.room.create") == 0))
+  if (om_room_state_set (self->state, event) && members_changed != NULL)
     *members_changed = TRUE;
 
-  g_hash_table_insert (by_key, g_strdup (state_key), g_object_ref (event));
+  if (g_strcmp0 (event_type, "m.room.member") == 0 &&
+      g_strcmp0 (state_key, self->own_user_id) == 0 &&
+      om_room_state_get_membership (self->state, state_key) == OM_MEMBERSHIP_INVITE)
+    {
+      JsonNode *node = json_object_get_member (om_event_get_content (event), "is_direct");
+
+      self->invite_direct = node != NULL && JSON_NODE_HOLDS_VALUE (node) &&
+                            json_node_get_value_type (node) == G_TYPE_BOOLEAN &&
+                            json_node_get_boolean (node);
+    }
 
   if (persist && self->store != NULL)
     {
       g_autofree char *json = om_event_to_string (event);
 
-      if (!om_store_set_state_event (self->store, self->room_id, event_type, state_key, json, error))
+      if (!om_store_set_state_event (self->store, self->room_id, event_type, state_key, json,
+                                     error))
         return FALSE;
     }
 
   return TRUE;
 }
 
-/* Members. */
-
-static GHashTable *
-members (OmRoom *self)
-{
-  return g_hash_table_lookup (self->state, "m.room.member");
-}
-
-static OmEvent *
-member_event (OmRoom     *self,
-              const char *user_id)
-{
-  GHashTable *by_key = members (self);
-
-  return by_key != NULL && user_id != NULL ? g_hash_table_lookup (by_key, user_id) : NULL;
-}
-
-static int
-compare_strings (gconstpointer a,
-                 gconstpointer b)
-{
-  return g_strcmp0 (*(const char * const *) a, *(const char * const *) b);
-}
-
-static GStrv
-strv_from_array (GPtrArray *array)
-{
-  g_ptr_array_sort (array, compare_strings);
-  g_ptr_array_add (array, NULL);
-  return (GStrv) g_ptr_array_free (array, FALSE);
-}
-
 GStrv
 om_room_dup_member_ids (OmRoom       *self,
                         OmMembership  membership)
 {
-  GPtrArray *ids = g_ptr_array_new ();
-  GHashTable *by_key;
-
   g_return_val_if_fail (OM_IS_ROOM (self), NULL);
 
-  by_key = members (self);
-  if (by_key != NULL)
-    {
-      GHashTableIter iter;
-      gpointer key, value;
-
-      g_hash_table_iter_init (&iter, by_key);
-      while (g_hash_table_iter_next (&iter, &key, &value))
-        if (member_event_membership (value) == membership)
-          g_ptr_array_add (ids, g_strdup (key));
-    }
-
-  return strv_from_array (ids);
+  return om_room_state_dup_member_ids (self->state, membership);
 }
 
 OmMembership
@@ -454,95 +259,37 @@ om_room_get_member_membership (OmRoom     *self,
 {
   g_return_val_if_fail (OM_IS_ROOM (self), OM_MEMBERSHIP_NONE);
 
-  return member_event_membership (member_event (self, user_id));
+  return om_room_state_get_membership (self->state, user_id);
 }
 
 char *
 om_room_dup_member_display_name (OmRoom     *self,
                                  const char *user_id)
 {
-  g_autofree char *name = NULL;
-  OmEvent *event;
-  guint same;
-
   g_return_val_if_fail (OM_IS_ROOM (self), NULL);
   g_return_val_if_fail (user_id != NULL, NULL);
 
-  event = member_event (self, user_id);
-  if (event == NULL || (name = member_name (event)) == NULL)
-    return g_strdup (user_id);
-
-  /* Shared with another joined/invited member, or made to look like a
-   * user ID: the user ID shows who this really is. */
-  same = GPOINTER_TO_UINT (g_hash_table_lookup (self->name_users, name));
-  if (same > (member_is_counted (event) ? 1u : 0u) || looks_like_user_id (name))
-    return g_strdup_printf ("%s (%s)", name, user_id);
-
-  return g_steal_pointer (&name);
-}
-
-static gboolean
-parse_power (JsonNode *node,
-             gint64   *out)
-{
-  const char *s;
-  char *end;
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node))
-    return FALSE;
-  if (json_node_get_value_type (node) == G_TYPE_INT64)
-    {
-      *out = json_node_get_int (node);
-      return TRUE;
-    }
-  /* Room versions before 10 allowed power levels as strings. */
-  if (json_node_get_value_type (node) != G_TYPE_STRING)
-    return FALSE;
-  s = json_node_get_string (node);
-  *out = g_ascii_strtoll (s, &end, 10);
-  return end != s && *end == '\0';
+  return om_room_state_dup_member_name (self->state, user_id);
 }
 
 gint64
 om_room_get_member_power_level (OmRoom     *self,
                                 const char *user_id)
 {
-  JsonObject *power, *create;
-  JsonObject *users;
-  gint64 level = 0;
-
   g_return_val_if_fail (OM_IS_ROOM (self), 0);
   g_return_val_if_fail (user_id != NULL, 0);
 
-  power = state_content (self, "m.room.power_levels");
-  if (power != NULL)
-    {
-      users = get_object (power, "users");
-      if (users != NULL && parse_power (json_object_get_member (users, user_id), &level))
-        return level;
-      if (parse_power (json_object_get_member (power, "users_default"), &level))
-        return level;
-      return 0;
-    }
-
-  /* No power levels yet: the creator has 100 (`creator` before room
-   * version 11, the sender of the create event from then on). */
-  create = state_content (self, "m.room.create");
-  if (create != NULL)
-    {
-      OmEvent *event = om_room_get_state_event (self, "m.room.create", "");
-      const char *creator = get_string (create, "creator");
-
-      if (creator == NULL)
-        creator = om_event_get_sender (event);
-      if (g_strcmp0 (creator, user_id) == 0)
-        return 100;
-    }
-
-  return 0;
+  return om_room_state_get_power_level (self->state, user_id);
 }
 
 /* Receipts. */
+
+static int
+compare_strings (gconstpointer a,
+                 gconstpointer b)
+{
+  return g_strcmp0 (*(const char * const *) a, *(const char * const *) b);
+}
 
 const char *
 om_room_get_receipt_event_id (OmRoom     *self,
@@ -576,7 +323,9 @@ om_room_dup_receipt_user_ids (OmRoom     *self,
         g_ptr_array_add (ids, g_strdup (key));
     }
 
-  return strv_from_array (ids);
+  g_ptr_array_sort (ids, compare_strings);
+  g_ptr_array_add (ids, NULL);
+  return (GStrv) g_ptr_array_free (ids, FALSE);
 }
 
 /* Keeps the newest m.read of @user_id.  TRUE if it moved. */
@@ -624,125 +373,6 @@ set_string (OmRoom     *self,
       }                                                                      \
   } G_STMT_END
 
-static guint
-count_members (OmRoom       *self,
-               OmMembership  membership)
-{
-  GHashTable *by_key = members (self);
-  GHashTableIter iter;
-  gpointer value;
-  guint n = 0;
-
-  if (by_key == NULL)
-    return 0;
-
-  g_hash_table_iter_init (&iter, by_key);
-  while (g_hash_table_iter_next (&iter, NULL, &value))
-    if (member_event_membership (value) == membership)
-      n++;
-
-  return n;
-}
-
-/* Heroes: the summary's m.heroes, else the other joined/invited members
- * sorted by user ID, else (an empty room) those who left or were banned. */
-static GPtrArray *
-dup_heroes (OmRoom *self)
-{
-  GPtrArray *heroes = g_ptr_array_new_with_free_func (g_free);
-  GHashTable *by_key = members (self);
-
-  if (self->heroes != NULL)
-    for (guint i = 0; self->heroes[i] != NULL; i++)
-      if (g_strcmp0 (self->heroes[i], self->own_user_id) != 0)
-        g_ptr_array_add (heroes, g_strdup (self->heroes[i]));
-
-  for (guint pass = 0; heroes->len == 0 && by_key != NULL && pass < 2; pass++)
-    {
-      GHashTableIter iter;
-      gpointer key, value;
-
-      g_hash_table_iter_init (&iter, by_key);
-      while (g_hash_table_iter_next (&iter, &key, &value))
-        {
-          OmMembership m = member_event_membership (value);
-          gboolean wanted = pass == 0 ? (m == OM_MEMBERSHIP_JOIN || m == OM_MEMBERSHIP_INVITE)
-                                      : (m == OM_MEMBERSHIP_LEAVE || m == OM_MEMBERSHIP_BAN);
-
-          if (wanted && g_strcmp0 (key, self->own_user_id) != 0)
-            g_ptr_array_add (heroes, g_strdup (key));
-        }
-      g_ptr_array_sort (heroes, compare_strings);
-    }
-
-  return heroes;
-}
-
-/* "A", "A and B", "A, B, and C", "A and 1 other", "A, B, and 3 others". */
-static char *
-format_people (GPtrArray *names,
-               guint      others)
-{
-  GString *s = g_string_new (NULL);
-  guint n = names->len;
-
-  for (guint i = 0; i < n; i++)
-    {
-      if (i > 0 && others == 0 && i == n - 1)
-        g_string_append (s, n == 2 ? " and " : ", and ");
-      else if (i > 0)
-        g_string_append (s, ", ");
-      g_string_append (s, g_ptr_array_index (names, i));
-    }
-
-  if (others > 0)
-    g_string_append_printf (s, "%s%u %s", n >= 2 ? ", and " : " and ", others,
-                            others == 1 ? "other" : "others");
-
-  return g_string_free (s, FALSE);
-}
-
-/* The spec's "calculating the display name for a room". */
-static char *
-compute_display_name (OmRoom *self)
-{
-  g_autoptr(GPtrArray) heroes = NULL;
-  g_autoptr(GPtrArray) names = NULL;
-  g_autofree char *people = NULL;
-  const char *alias;
-  char *name;
-  guint total, shown, others;
-
-  name = sanitize_name (get_string (state_content (self, "m.room.name"), "name"));
-  if (name != NULL)
-    return name;
-
-  alias = get_string (state_content (self, "m.room.canonical_alias"), "alias");
-  if (alias != NULL && alias[0] == '#' && strchr (alias, ':') != NULL &&
-      (name = sanitize_name (alias)) != NULL)
-    return name;
-
-  heroes = dup_heroes (self);
-  total = self->joined_count + self->invited_count;
-
-  if (heroes->len == 0)
-    return total <= 1 ? g_strdup ("Empty Room") : g_strdup_printf ("%u people", total - 1);
-
-  shown = MIN (heroes->len, MAX_HEROES);
-  names = g_ptr_array_new_with_free_func (g_free);
-  for (guint i = 0; i < shown; i++)
-    g_ptr_array_add (names, om_room_dup_member_display_name (self, g_ptr_array_index (heroes, i)));
-
-  if (total <= 1)
-    {
-      people = format_people (names, heroes->len - shown);
-      return g_strdup_printf ("Empty Room (was %s)", people);
-    }
-
-  others = total - 1 > shown ? total - 1 - shown : 0;
-  return format_people (names, others);
-}
-
 static gint64
 compute_last_activity (OmRoom *self)
 {
@@ -757,7 +387,7 @@ compute_last_activity (OmRoom *self)
     return om_event_get_origin_server_ts (event);
 
   /* An invite has only stripped state; our invite is usually dated. */
-  event = member_event (self, self->own_user_id);
+  event = om_room_state_get_member (self->state, self->own_user_id);
   return event != NULL ? om_event_get_origin_server_ts (event) : 0;
 }
 
@@ -783,24 +413,25 @@ om_room_refresh (OmRoom *self)
   g_object_freeze_notify (G_OBJECT (self));
 
   n = self->summary_joined >= 0 ? (guint) self->summary_joined
-                                : count_members (self, OM_MEMBERSHIP_JOIN);
+                                : om_room_state_count_members (self->state, OM_MEMBERSHIP_JOIN);
   SET_SCALAR (self, joined_count, n, PROP_JOINED_MEMBER_COUNT);
   n = self->summary_invited >= 0 ? (guint) self->summary_invited
-                                 : count_members (self, OM_MEMBERSHIP_INVITE);
+                                 : om_room_state_count_members (self->state,
+                                                                OM_MEMBERSHIP_INVITE);
   SET_SCALAR (self, invited_count, n, PROP_INVITED_MEMBER_COUNT);
 
-  s = get_string (state_content (self, "m.room.topic"), "topic");
+  s = om_room_json_get_string (state_content (self, "m.room.topic"), "topic");
   set_string (self, &self->topic, s != NULL && *s != '\0' ? s : NULL, PROP_TOPIC);
 
-  s = get_string (state_content (self, "m.room.canonical_alias"), "alias");
+  s = om_room_json_get_string (state_content (self, "m.room.canonical_alias"), "alias");
   set_string (self, &self->canonical_alias, s != NULL && *s != '\0' ? s : NULL,
               PROP_CANONICAL_ALIAS);
 
-  s = get_string (state_content (self, "m.room.avatar"), "url");
+  s = om_room_json_get_string (state_content (self, "m.room.avatar"), "url");
   set_string (self, &self->avatar_url, s != NULL && *s != '\0' ? s : NULL, PROP_AVATAR_URL);
 
   content = state_content (self, "m.room.create");
-  b = g_strcmp0 (get_string (content, "type"), "m.space") == 0;
+  b = g_strcmp0 (om_room_json_get_string (content, "type"), "m.space") == 0;
   SET_SCALAR (self, is_space, b, PROP_IS_SPACE);
 
   b = om_room_get_state_event (self, "m.room.encryption", "") != NULL;
@@ -809,12 +440,13 @@ om_room_refresh (OmRoom *self)
   b = self->direct_override >= 0 ? self->direct_override != 0 : self->invite_direct;
   SET_SCALAR (self, is_direct, b, PROP_IS_DIRECT);
 
-  own = member_event (self, self->own_user_id);
-  s = own != NULL && member_event_membership (own) == OM_MEMBERSHIP_INVITE
+  own = om_room_state_get_member (self->state, self->own_user_id);
+  s = om_room_state_get_membership (self->state, self->own_user_id) == OM_MEMBERSHIP_INVITE
         ? om_event_get_sender (own) : NULL;
   set_string (self, &self->inviter, s, PROP_INVITER);
 
-  display_name = compute_display_name (self);
+  display_name = om_room_state_compute_name (self->state, (const char * const *) self->heroes,
+                                             self->joined_count, self->invited_count);
   set_string (self, &self->display_name, display_name, PROP_DISPLAY_NAME);
 
   on_timeline_items_changed (self);
@@ -834,8 +466,7 @@ om_room_dispose (GObject *object)
   g_clear_object (&self->timeline);
   g_clear_object (&self->store);
   g_clear_object (&self->http);
-  g_clear_pointer (&self->state, g_hash_table_unref);
-  g_clear_pointer (&self->name_users, g_hash_table_unref);
+  g_clear_pointer (&self->state, om_room_state_free);
   g_clear_pointer (&self->receipts, g_hash_table_unref);
   g_clear_pointer (&self->account_data, g_hash_table_unref);
 
@@ -955,7 +586,8 @@ om_room_class_init (OmRoomClass *klass)
     g_param_spec_uint ("joined-member-count", NULL, NULL, 0, G_MAXUINT, 0, RO);
   properties[PROP_INVITED_MEMBER_COUNT] =
     g_param_spec_uint ("invited-member-count", NULL, NULL, 0, G_MAXUINT, 0, RO);
-  properties[PROP_UNREAD_COUNT] = g_param_spec_uint ("unread-count", NULL, NULL, 0, G_MAXUINT, 0, RO);
+  properties[PROP_UNREAD_COUNT] =
+    g_param_spec_uint ("unread-count", NULL, NULL, 0, G_MAXUINT, 0, RO);
   properties[PROP_HIGHLIGHT_COUNT] =
     g_param_spec_uint ("highlight-count", NULL, NULL, 0, G_MAXUINT, 0, RO);
   properties[PROP_LAST_ACTIVITY] =
@@ -979,9 +611,6 @@ om_room_class_init (OmRoomClass *klass)
 static void
 om_room_init (OmRoom *self)
 {
-  self->state = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                       (GDestroyNotify) g_hash_table_unref);
-  self->name_users = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->receipts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                           (GDestroyNotify) receipt_free);
   self->account_data = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
@@ -1010,6 +639,7 @@ om_room_new (OmSession  *session,
   self->session = session;
   self->room_id = g_strdup (room_id);
   self->own_user_id = g_strdup (own_user_id);
+  self->state = om_room_state_new (own_user_id);
   self->store = store != NULL ? g_object_ref (store) : NULL;
   self->http = http != NULL ? g_object_ref (http) : NULL;
   self->timeline = om_timeline_new (self);
@@ -1293,7 +923,7 @@ apply_account_data (OmRoom    *self,
     {
       JsonNode *node = json_array_get_element (events, i);
       JsonObject *object = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-      const char *type = get_string (object, "type");
+      const char *type = om_room_json_get_string (object, "type");
       JsonObject *content = get_object (object, "content");
 
       if (type == NULL || content == NULL)
@@ -1304,7 +934,7 @@ apply_account_data (OmRoom    *self,
 
       if (g_strcmp0 (type, "m.fully_read") == 0)
         {
-          const char *event_id = get_string (content, "event_id");
+          const char *event_id = om_room_json_get_string (content, "event_id");
 
           if (event_id != NULL)
             set_string (self, &self->fully_read, event_id, PROP_FULLY_READ);
@@ -1394,7 +1024,7 @@ apply_receipts (OmRoom     *self,
             {
               JsonObject *receipt = JSON_NODE_HOLDS_OBJECT (receipt_node)
                                       ? json_node_get_object (receipt_node) : NULL;
-              const char *thread_id = get_string (receipt, "thread_id");
+              const char *thread_id = om_room_json_get_string (receipt, "thread_id");
               gint64 ts = 0;
               GError *error = NULL;
 
@@ -1429,7 +1059,7 @@ apply_ephemeral (OmRoom    *self,
     {
       JsonNode *node = json_array_get_element (events, i);
       JsonObject *object = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-      const char *type = get_string (object, "type");
+      const char *type = om_room_json_get_string (object, "type");
       JsonObject *content = get_object (object, "content");
 
       if (type == NULL || content == NULL)
@@ -1452,7 +1082,7 @@ apply_timeline (OmRoom     *self,
                 GError    **store_error)
 {
   g_autoptr(GPtrArray) events = NULL;
-  const char *prev_batch = get_string (timeline, "prev_batch");
+  const char *prev_batch = om_room_json_get_string (timeline, "prev_batch");
   JsonNode *limited_node = json_object_get_member (timeline, "limited");
   gboolean limited;
 
@@ -1521,6 +1151,7 @@ om_room_apply_sync (OmRoom        *self,
                     GError       **error)
 {
   g_autoptr(GError) store_error = NULL;
+  GError *save_error = NULL;
   gboolean members_changed = FALSE;
   gboolean receipts_changed = FALSE;
   JsonObject *timeline;
@@ -1530,8 +1161,6 @@ om_room_apply_sync (OmRoom        *self,
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   g_object_freeze_notify (G_OBJECT (self));
-
-  set_membership (self, membership);
 
   if (membership == OM_MEMBERSHIP_INVITE)
     {
@@ -1557,12 +1186,13 @@ om_room_apply_sync (OmRoom        *self,
                        &store_error);
       apply_account_data (self, get_events (room_json, "account_data"));
       apply_unread (self, get_object (room_json, "unread_notifications"));
-
-      /* rooms.leave also holds rooms we were banned from. */
-      if (membership == OM_MEMBERSHIP_LEAVE &&
-          om_room_get_member_membership (self, self->own_user_id) == OM_MEMBERSHIP_BAN)
-        set_membership (self, OM_MEMBERSHIP_BAN);
     }
+
+  /* rooms.leave also holds rooms we were banned from. */
+  if (membership == OM_MEMBERSHIP_LEAVE &&
+      om_room_get_member_membership (self, self->own_user_id) == OM_MEMBERSHIP_BAN)
+    membership = OM_MEMBERSHIP_BAN;
+  set_membership (self, membership);
 
   if (membership != OM_MEMBERSHIP_JOIN && self->typing[0] != NULL)
     {
@@ -1572,13 +1202,8 @@ om_room_apply_sync (OmRoom        *self,
     }
 
   om_room_refresh (self);
-
-  {
-    GError *save_error = NULL;
-
-    if (!om_room_save_record (self, &save_error))
-      keep_error (&store_error, save_error);
-  }
+  if (!om_room_save_record (self, &save_error))
+    keep_error (&store_error, save_error);
 
   g_object_thaw_notify (G_OBJECT (self));
 
@@ -1642,7 +1267,7 @@ om_room_add_lazy_members (OmRoom    *self,
       g_autoptr(GError) error = NULL;
 
       if (g_strcmp0 (om_event_get_event_type (event), "m.room.member") != 0 ||
-          member_event (self, om_event_get_state_key (event)) != NULL)
+          om_room_state_get_member (self->state, om_event_get_state_key (event)) != NULL)
         continue;
       if (!apply_state_event (self, event, TRUE, &changed, &error))
         g_warning ("Room %s: could not store a member: %s", self->room_id, error->message);
@@ -1782,8 +1407,8 @@ load_record (OmRoom     *self,
 
   apply_summary (self, get_object (record, "summary"));
   apply_unread (self, get_object (record, "unread_notifications"));
-  om_timeline_set_prev_batch (self->timeline, get_string (record, "prev_batch"));
-  if ((s = get_string (record, "fully_read")) != NULL)
+  om_timeline_set_prev_batch (self->timeline, om_room_json_get_string (record, "prev_batch"));
+  if ((s = om_room_json_get_string (record, "fully_read")) != NULL)
     set_string (self, &self->fully_read, s, PROP_FULLY_READ);
 
   node = json_object_get_member (record, "invite_direct");

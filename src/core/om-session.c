@@ -340,6 +340,46 @@ om_session_create_room_object (OmSession  *self,
   return om_room_new (self, room_id, self->user_id, self->store, self->http);
 }
 
+/* m.direct: {user_id: [room_id, …]} is the whole truth about which rooms
+ * are direct chats, so rooms missing from it are not. */
+static void
+apply_direct (OmSession  *self,
+              JsonObject *content)
+{
+  g_autoptr(GHashTable) direct = g_hash_table_new (g_str_hash, g_str_equal);
+  GListModel *rooms = G_LIST_MODEL (om_session_get_room_list (self));
+  JsonObjectIter iter;
+  const char *user_id;
+  JsonNode *ids;
+
+  json_object_iter_init (&iter, content);
+  while (json_object_iter_next (&iter, &user_id, &ids))
+    {
+      JsonArray *array;
+
+      if (!JSON_NODE_HOLDS_ARRAY (ids))
+        {
+          g_warning ("Ignoring a malformed m.direct entry");
+          continue;
+        }
+      array = json_node_get_array (ids);
+      for (guint j = 0; j < json_array_get_length (array); j++)
+        {
+          JsonNode *id = json_array_get_element (array, j);
+
+          if (JSON_NODE_HOLDS_VALUE (id) && json_node_get_value_type (id) == G_TYPE_STRING)
+            g_hash_table_add (direct, (gpointer) json_node_get_string (id));
+        }
+    }
+
+  for (guint i = 0; i < g_list_model_get_n_items (rooms); i++)
+    {
+      g_autoptr(OmRoom) room = g_list_model_get_item (rooms, i);
+
+      om_room_set_is_direct (room, g_hash_table_contains (direct, om_room_get_room_id (room)));
+    }
+}
+
 void
 om_session_apply_account_data (OmSession *self,
                                JsonArray *events)
@@ -351,41 +391,15 @@ om_session_apply_account_data (OmSession *self,
     {
       JsonNode *node = json_array_get_element (events, i);
       JsonObject *event;
-      JsonObject *content;
-      JsonObjectIter iter;
-      const char *user_id;
-      JsonNode *rooms;
+      JsonNode *content;
 
       if (!JSON_NODE_HOLDS_OBJECT (node))
         continue;
       event = json_node_get_object (node);
-      if (g_strcmp0 (json_object_get_string_member_with_default (event, "type", ""), "m.direct") != 0 ||
-          !json_object_has_member (event, "content") ||
-          !JSON_NODE_HOLDS_OBJECT (json_object_get_member (event, "content")))
-        continue;
-
-      /* m.direct: {user_id: [room_id, …]} */
-      content = json_object_get_object_member (event, "content");
-      json_object_iter_init (&iter, content);
-      while (json_object_iter_next (&iter, &user_id, &rooms))
-        {
-          JsonArray *ids;
-
-          if (!JSON_NODE_HOLDS_ARRAY (rooms))
-            continue;
-          ids = json_node_get_array (rooms);
-          for (guint j = 0; j < json_array_get_length (ids); j++)
-            {
-              JsonNode *id = json_array_get_element (ids, j);
-              OmRoom *room;
-
-              if (!JSON_NODE_HOLDS_VALUE (id) || json_node_get_value_type (id) != G_TYPE_STRING)
-                continue;
-              room = om_room_list_lookup (om_session_get_room_list (self), json_node_get_string (id));
-              if (room != NULL)
-                om_room_set_is_direct (room, TRUE);
-            }
-        }
+      content = json_object_get_member (event, "content");
+      if (g_strcmp0 (json_object_get_string_member_with_default (event, "type", ""), "m.direct") == 0 &&
+          content != NULL && JSON_NODE_HOLDS_OBJECT (content))
+        apply_direct (self, json_node_get_object (content));
     }
 }
 

@@ -28,6 +28,7 @@ struct _OmTimeline
   guint        n_remote;
 
   GHashTable  *remote_ids;  /* event ID (owned) → OmEvent (borrowed) of the remote part */
+  GHashTable  *remote_txns; /* transaction ID (owned) → OmEvent (borrowed) of the remote part */
   char        *prev_batch;  /* owned, nullable: where back-pagination goes on */
   guint        generation;  /* bumped by each reset: stale pages are dropped */
   gboolean     can_load_older;
@@ -224,6 +225,7 @@ om_timeline_dispose (GObject *object)
     remove_items (self, 0, self->len);
   self->n_remote = 0;
   g_clear_pointer (&self->remote_ids, g_hash_table_unref);
+  g_clear_pointer (&self->remote_txns, g_hash_table_unref);
   if (self->room != NULL)
     g_object_remove_weak_pointer (G_OBJECT (self->room), (gpointer *) &self->room);
   self->room = NULL;
@@ -314,6 +316,7 @@ static void
 om_timeline_init (OmTimeline *self)
 {
   self->remote_ids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->remote_txns = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 }
 
 OmTimeline *
@@ -390,6 +393,18 @@ om_timeline_find_event (OmTimeline *self,
   return NULL;
 }
 
+/* Indexes an event of the remote part. */
+static void
+index_remote (OmTimeline *self,
+              OmEvent    *event)
+{
+  const char *txn_id = om_event_get_txn_id (event);
+
+  g_hash_table_insert (self->remote_ids, g_strdup (om_event_get_event_id (event)), event);
+  if (txn_id != NULL)
+    g_hash_table_insert (self->remote_txns, g_strdup (txn_id), event);
+}
+
 /* Position of @event, searching from the newest (the likely place). */
 static gint
 position_of (OmTimeline *self,
@@ -454,7 +469,7 @@ om_timeline_append_remote (OmTimeline *self,
   g_autoptr(GPtrArray) added = NULL;
   g_autoptr(GPtrArray) tail = NULL;
   g_autofree gboolean *merged = NULL;
-  guint n_echoes, n_merged = 0, merged_end = 0, pos;
+  guint n_echoes, merged_end = 0, pos;
   gboolean was_empty;
 
   g_return_if_fail (OM_IS_TIMELINE (self));
@@ -489,11 +504,10 @@ om_timeline_append_remote (OmTimeline *self,
           om_event_merge_remote (target, event);
           self->merging = FALSE;
           merged[k] = TRUE;
-          n_merged++;
           merged_end = MAX (merged_end, (guint) k + 1);
         }
 
-      g_hash_table_insert (self->remote_ids, g_strdup (event_id), target);
+      index_remote (self, target);
       g_ptr_array_add (added, g_object_ref (target));
     }
 
@@ -539,7 +553,7 @@ om_timeline_prepend_remote (OmTimeline *self,
       if (event_id == NULL || g_hash_table_contains (self->remote_ids, event_id))
         continue;
 
-      g_hash_table_insert (self->remote_ids, g_strdup (event_id), event);
+      index_remote (self, event);
       g_ptr_array_add (added, event);
     }
 
@@ -564,6 +578,7 @@ om_timeline_reset (OmTimeline *self,
   self->generation++;
   n_removed = self->n_remote;
   g_hash_table_remove_all (self->remote_ids);
+  g_hash_table_remove_all (self->remote_txns);
   if (n_removed > 0)
     {
       remove_items (self, 0, n_removed);
@@ -574,23 +589,36 @@ om_timeline_reset (OmTimeline *self,
   om_timeline_set_prev_batch (self, prev_batch);
 }
 
-/* An echo got its event ID from the send response after its remote echo
- * had already arrived without a transaction ID: the echo object takes the
- * remote event's place, so the message is never shown twice. */
+/* The remote event an echo is the remote echo of, by event ID or by
+ * transaction ID, or NULL. */
+static OmEvent *
+find_remote_for_echo (OmTimeline *self,
+                      OmEvent    *echo)
+{
+  const char *event_id = om_event_get_event_id (echo);
+  const char *txn_id = om_event_get_txn_id (echo);
+  OmEvent *remote = NULL;
+
+  if (event_id != NULL)
+    remote = g_hash_table_lookup (self->remote_ids, event_id);
+  if (remote == NULL && txn_id != NULL)
+    remote = g_hash_table_lookup (self->remote_txns, txn_id);
+
+  return remote != echo ? remote : NULL;
+}
+
+/* The remote echo came first (without a transaction ID, or before the
+ * echo was added, as after a restart): the echo object takes the remote
+ * event's place, so the message is never shown twice. */
 static void
 on_echo_event_id (OmEvent    *echo,
                   GParamSpec *pspec,
                   OmTimeline *self)
 {
-  const char *event_id = om_event_get_event_id (echo);
   OmEvent *remote;
   gint pos, echo_pos;
 
-  if (self->merging || event_id == NULL)
-    return;
-
-  remote = g_hash_table_lookup (self->remote_ids, event_id);
-  if (remote == NULL || remote == echo)
+  if (self->merging || (remote = find_remote_for_echo (self, echo)) == NULL)
     return;
 
   pos = position_of (self, remote);
@@ -603,9 +631,9 @@ on_echo_event_id (OmEvent    *echo,
   om_event_merge_remote (echo, remote);
   self->merging = FALSE;
 
-  g_hash_table_insert (self->remote_ids, g_strdup (event_id), echo);
   g_object_ref (echo);
   remove_items (self, echo_pos, 1);
+  index_remote (self, echo);
   g_object_unref (ITEM (self, pos));
   ITEM (self, pos) = echo;
 
@@ -667,8 +695,7 @@ om_timeline_find_local_echo (OmTimeline *self,
 /* Back-pagination. */
 
 typedef struct {
-  guint generation;
-  guint limit;
+  guint generation;   /* of the timeline when the page was asked for */
 } LoadOlderData;
 
 /* Prepends @events (newest first, as /messages returns them) to the store
@@ -942,13 +969,12 @@ om_timeline_load_older_async (OmTimeline          *self,
   if (http == NULL)
     {
       g_task_return_new_error (task, OM_ERROR, OM_ERROR_NOT_SIGNED_IN,
-                               "Older messages cannot be loaded without a connection to the server");
+                               "Older messages need a connection to the server");
       return;
     }
 
   data = g_new0 (LoadOlderData, 1);
   data->generation = self->generation;
-  data->limit = limit;
   g_task_set_task_data (task, data, g_free);
 
   room_id = om_http_escape (om_room_get_room_id (self->room));

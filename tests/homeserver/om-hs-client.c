@@ -13,454 +13,6 @@
 
 #define MAX_EVENT_SIZE 65536
 
-/* Event JSON */
-
-static void
-set_json_member (JsonObject *obj,
-                 const char *key,
-                 const char *json)
-{
-  g_autoptr(JsonNode) node = json ? json_from_string (json, NULL) : NULL;
-
-  if (node)
-    json_object_set_member (obj, key, g_steal_pointer (&node));
-}
-
-JsonNode *
-om_hs_event_to_json (OmHs       *hs,
-                     OmHsEvent  *ev,
-                     OmHsFormat  format,
-                     const char *user_id,
-                     const char *device_id)
-{
-  JsonObject *obj = json_object_new ();
-  JsonObject *unsig;
-  g_autoptr(OmHsEvent) prev = NULL;
-  gint64 age = MAX (0, om_hs_now_ms () - ev->origin_server_ts);
-
-  json_object_set_string_member (obj, "type", ev->type);
-  if (format == OM_HS_FORMAT_STRIPPED)
-    {
-      json_object_set_string_member (obj, "state_key", ev->state_key ? ev->state_key : "");
-      set_json_member (obj, "content", ev->content);
-      json_object_set_string_member (obj, "sender", ev->sender);
-      return json_node_init_object (json_node_alloc (), obj);
-    }
-  if (format == OM_HS_FORMAT_CLIENT)
-    json_object_set_string_member (obj, "room_id", ev->room_id);
-  json_object_set_string_member (obj, "sender", ev->sender);
-  set_json_member (obj, "content", ev->content);
-  if (ev->state_key)
-    json_object_set_string_member (obj, "state_key", ev->state_key);
-  if (g_str_equal (ev->type, "m.room.redaction"))
-    {
-      g_autoptr(JsonObject) c = om_hs_parse_object (ev->content);
-      if (c && json_object_has_member (c, "redacts"))
-        json_object_set_string_member (obj, "redacts", json_object_get_string_member (c, "redacts"));
-    }
-  json_object_set_int_member (obj, "origin_server_ts", ev->origin_server_ts);
-
-  unsig = json_object_new ();
-  if (ev->prev_event_id)
-    {
-      json_object_set_string_member (unsig, "replaces_state", ev->prev_event_id);
-      prev = om_hs_event_get (hs, ev->prev_event_id);
-      if (prev)
-        {
-          set_json_member (unsig, "prev_content", prev->content);
-          json_object_set_string_member (unsig, "prev_sender", prev->sender);
-        }
-    }
-  json_object_set_int_member (unsig, "age", age);
-  /* Only the sending device learns its transaction ID (spec, and Synapse). */
-  if (ev->txn_id && user_id && device_id &&
-      g_str_equal (user_id, ev->sender) && g_strcmp0 (device_id, ev->device_id) == 0)
-    json_object_set_string_member (unsig, "transaction_id", ev->txn_id);
-  if (ev->redacted_because)
-    set_json_member (unsig, "redacted_because", ev->redacted_because);
-  json_object_set_object_member (obj, "unsigned", unsig);
-  json_object_set_string_member (obj, "event_id", ev->event_id);
-
-  if (format == OM_HS_FORMAT_CLIENT)
-    {
-      /* Synapse's legacy client format repeats these at the top level. */
-      json_object_set_string_member (obj, "user_id", ev->sender);
-      json_object_set_int_member (obj, "age", age);
-      if (ev->prev_event_id)
-        {
-          json_object_set_string_member (obj, "replaces_state", ev->prev_event_id);
-          if (prev)
-            set_json_member (obj, "prev_content", prev->content);
-        }
-    }
-  return json_node_init_object (json_node_alloc (), obj);
-}
-
-/* Room operations shared with the demo */
-
-OmHsEvent *
-om_hs_send_state (OmHs       *hs,
-                  const char *room_id,
-                  const char *sender,
-                  const char *type,
-                  const char *state_key,
-                  JsonObject *content)
-{
-  return om_hs_event_create (hs, room_id, sender, type, state_key ? state_key : "",
-                             content, NULL, NULL, 0);
-}
-
-static JsonObject *
-member_content (OmHs       *hs,
-                const char *user_id,
-                const char *membership,
-                const char *reason)
-{
-  JsonObject *c = json_object_new ();
-  g_autofree char *name = NULL;
-
-  if (reason)
-    json_object_set_string_member (c, "reason", reason);
-  json_object_set_string_member (c, "membership", membership);
-  if (g_str_equal (membership, "join") || g_str_equal (membership, "invite"))
-    {
-      name = om_hs_user_dup_displayname (hs, user_id);
-      if (name)
-        json_object_set_string_member (c, "displayname", name);
-    }
-  return c;
-}
-
-gboolean
-om_hs_set_membership (OmHs       *hs,
-                      const char *room_id,
-                      const char *sender,
-                      const char *target,
-                      const char *membership,
-                      const char *reason)
-{
-  g_autoptr(JsonObject) c = member_content (hs, target, membership, reason);
-  g_autoptr(OmHsEvent) ev = om_hs_send_state (hs, room_id, sender, "m.room.member", target, c);
-
-  return ev != NULL;
-}
-
-static const char *
-json_str (JsonObject *obj,
-          const char *key)
-{
-  JsonNode *n;
-
-  if (obj == NULL || !json_object_has_member (obj, key))
-    return NULL;
-  n = json_object_get_member (obj, key);
-  if (!JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_STRING)
-    return NULL;
-  return json_node_get_string (n);
-}
-
-static JsonObject *
-default_power_levels (const char *creator)
-{
-  JsonObject *pl = json_object_new ();
-  JsonObject *users = json_object_new ();
-  JsonObject *events = json_object_new ();
-
-  json_object_set_int_member (users, creator, 100);
-  json_object_set_object_member (pl, "users", users);
-  json_object_set_int_member (pl, "users_default", 0);
-  json_object_set_int_member (events, "m.room.name", 50);
-  json_object_set_int_member (events, "m.room.power_levels", 100);
-  json_object_set_int_member (events, "m.room.history_visibility", 100);
-  json_object_set_int_member (events, "m.room.canonical_alias", 50);
-  json_object_set_int_member (events, "m.room.avatar", 50);
-  json_object_set_int_member (events, "m.room.tombstone", 100);
-  json_object_set_int_member (events, "m.room.server_acl", 100);
-  json_object_set_int_member (events, "m.room.encryption", 100);
-  json_object_set_object_member (pl, "events", events);
-  json_object_set_int_member (pl, "events_default", 0);
-  json_object_set_int_member (pl, "state_default", 50);
-  json_object_set_int_member (pl, "ban", 50);
-  json_object_set_int_member (pl, "kick", 50);
-  json_object_set_int_member (pl, "redact", 50);
-  json_object_set_int_member (pl, "invite", 0);
-  json_object_set_int_member (pl, "historical", 100);
-  return pl;
-}
-
-static void
-emit_state (OmHs       *hs,
-            const char *room_id,
-            const char *sender,
-            const char *type,
-            const char *key,
-            const char *value)
-{
-  g_autoptr(JsonObject) c = json_object_new ();
-  g_autoptr(OmHsEvent) ev = NULL;
-
-  json_object_set_string_member (c, key, value);
-  ev = om_hs_send_state (hs, room_id, sender, type, "", c);
-}
-
-/* Creates a room the way Synapse does (same events, same order).  Returns
- * the room ID, or NULL with an error for the client. */
-char *
-om_hs_create_room (OmHs        *hs,
-                   const char  *creator,
-                   JsonObject  *body,
-                   const char **out_errcode,
-                   char       **out_error,
-                   guint       *out_status)
-{
-  const char *visibility = json_str (body, "visibility");
-  const char *preset = json_str (body, "preset");
-  const char *alias_name = json_str (body, "room_alias_name");
-  const char *name = json_str (body, "name");
-  const char *topic = json_str (body, "topic");
-  gboolean is_direct = json_object_has_member (body, "is_direct") &&
-                       json_object_get_boolean_member (body, "is_direct");
-  g_autofree char *alias = NULL;
-  g_autofree char *rnd = om_hs_random_string (18, FALSE);
-  g_autofree char *room_id = NULL;
-  g_autoptr(JsonObject) create = NULL;
-  g_autoptr(JsonObject) pl = NULL;
-  g_autoptr(OmHsEvent) ev = NULL;
-  JsonArray *invites = NULL;
-
-  *out_status = 400;
-  if (preset == NULL)
-    preset = g_strcmp0 (visibility, "public") == 0 ? "public_chat" : "private_chat";
-  if (!g_str_equal (preset, "private_chat") && !g_str_equal (preset, "public_chat") &&
-      !g_str_equal (preset, "trusted_private_chat"))
-    {
-      *out_errcode = "M_BAD_JSON";
-      *out_error = g_strdup_printf ("'%s' is not a valid preset", preset);
-      return NULL;
-    }
-  if (alias_name)
-    {
-      g_autofree char *taken = NULL;
-
-      if (strpbrk (alias_name, " :#\t\n") != NULL || alias_name[0] == '\0')
-        {
-          *out_errcode = "M_UNKNOWN";
-          *out_error = g_strdup ("Invalid characters in room alias");
-          return NULL;
-        }
-      alias = g_strdup_printf ("#%s:%s", alias_name, hs->server_name);
-      taken = om_hs_alias_lookup (hs, alias);
-      if (taken != NULL)
-        {
-          *out_errcode = "M_ROOM_IN_USE";
-          *out_error = g_strdup ("Room alias already taken");
-          return NULL;
-        }
-    }
-  if (json_object_has_member (body, "invite"))
-    invites = json_object_get_array_member (body, "invite");
-
-  /* Room IDs are 18 random letters, like Synapse's. */
-  for (char *p = rnd; *p; p++)
-    if (!g_ascii_isalpha (*p))
-      *p = 'A' + (*p % 26);
-  room_id = g_strdup_printf ("!%s:%s", rnd, hs->server_name);
-
-  /* m.room.create: creation_content first, as Synapse serialises it. */
-  create = json_object_new ();
-  if (json_object_has_member (body, "creation_content"))
-    {
-      JsonObject *cc = json_object_get_object_member (body, "creation_content");
-      GList *members = cc ? json_object_get_members (cc) : NULL;
-
-      for (GList *l = members; l; l = l->next)
-        json_object_set_member (create, l->data, json_node_copy (json_object_get_member (cc, l->data)));
-      g_list_free (members);
-    }
-  json_object_set_string_member (create, "room_version", "10");
-  json_object_set_string_member (create, "creator", creator);
-  ev = om_hs_send_state (hs, room_id, creator, "m.room.create", "", create);
-  g_clear_pointer (&ev, om_hs_event_free);
-
-  om_hs_set_membership (hs, room_id, creator, creator, "join", NULL);
-
-  pl = default_power_levels (creator);
-  if (g_str_equal (preset, "trusted_private_chat") && invites)
-    {
-      JsonObject *users = json_object_get_object_member (pl, "users");
-      for (guint i = 0; i < json_array_get_length (invites); i++)
-        json_object_set_int_member (users, json_array_get_string_element (invites, i), 100);
-    }
-  if (json_object_has_member (body, "power_level_content_override"))
-    {
-      JsonObject *o = json_object_get_object_member (body, "power_level_content_override");
-      GList *members = o ? json_object_get_members (o) : NULL;
-
-      for (GList *l = members; l; l = l->next)
-        json_object_set_member (pl, l->data, json_node_copy (json_object_get_member (o, l->data)));
-      g_list_free (members);
-    }
-  ev = om_hs_send_state (hs, room_id, creator, "m.room.power_levels", "", pl);
-  g_clear_pointer (&ev, om_hs_event_free);
-
-  if (alias)
-    {
-      om_hs_alias_create (hs, alias, room_id);
-      emit_state (hs, room_id, creator, "m.room.canonical_alias", "alias", alias);
-    }
-  emit_state (hs, room_id, creator, "m.room.join_rules", "join_rule",
-              g_str_equal (preset, "public_chat") ? "public" : "invite");
-  emit_state (hs, room_id, creator, "m.room.history_visibility", "history_visibility", "shared");
-  if (!g_str_equal (preset, "public_chat"))
-    emit_state (hs, room_id, creator, "m.room.guest_access", "guest_access", "can_join");
-
-  if (json_object_has_member (body, "initial_state"))
-    {
-      JsonArray *arr = json_object_get_array_member (body, "initial_state");
-
-      for (guint i = 0; arr && i < json_array_get_length (arr); i++)
-        {
-          JsonObject *s = json_array_get_object_element (arr, i);
-          const char *type = json_str (s, "type");
-          JsonObject *content = s && json_object_has_member (s, "content")
-                                ? json_object_get_object_member (s, "content") : NULL;
-
-          if (type && content)
-            {
-              ev = om_hs_send_state (hs, room_id, creator, type, json_str (s, "state_key"), content);
-              g_clear_pointer (&ev, om_hs_event_free);
-            }
-        }
-    }
-  if (name)
-    emit_state (hs, room_id, creator, "m.room.name", "name", name);
-  if (topic)
-    emit_state (hs, room_id, creator, "m.room.topic", "topic", topic);
-  for (guint i = 0; invites && i < json_array_get_length (invites); i++)
-    {
-      const char *target = json_array_get_string_element (invites, i);
-      g_autoptr(JsonObject) c = member_content (hs, target, "invite", NULL);
-
-      if (is_direct)
-        json_object_set_boolean_member (c, "is_direct", TRUE);
-      ev = om_hs_send_state (hs, room_id, creator, "m.room.member", target, c);
-      g_clear_pointer (&ev, om_hs_event_free);
-    }
-  *out_status = 200;
-  return g_steal_pointer (&room_id);
-}
-
-/* Typing (in memory, like Synapse) */
-
-typedef struct
-{
-  OmHs  *hs;
-  char  *room_id;
-  char  *user_id;
-  guint  timeout_id;
-} OmHsTyping;
-
-static void
-typing_free (OmHsTyping *t)
-{
-  if (t->timeout_id)
-    g_source_remove (t->timeout_id);
-  g_free (t->room_id);
-  g_free (t->user_id);
-  g_free (t);
-}
-
-static void
-typing_changed (OmHs       *hs,
-                const char *room_id)
-{
-  gint64 *pos = g_new (gint64, 1);
-
-  *pos = hs->stream + 1;
-  g_hash_table_replace (hs->typing_pos, g_strdup (room_id), pos);
-  om_hs_stream_advance (hs);
-}
-
-static gboolean
-typing_expired_cb (gpointer user_data)
-{
-  OmHsTyping *t = user_data;
-  OmHs *hs = t->hs;
-  g_autofree char *room_id = g_strdup (t->room_id);
-  GHashTable *users = g_hash_table_lookup (hs->typing, room_id);
-
-  t->timeout_id = 0;
-  g_hash_table_remove (users, t->user_id);
-  typing_changed (hs, room_id);
-  return G_SOURCE_REMOVE;
-}
-
-void
-om_hs_typing_set (OmHs       *hs,
-                  const char *room_id,
-                  const char *user_id,
-                  gboolean    typing,
-                  guint       timeout_ms)
-{
-  GHashTable *users = g_hash_table_lookup (hs->typing, room_id);
-  OmHsTyping *t;
-
-  if (users == NULL)
-    {
-      users = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) typing_free);
-      g_hash_table_insert (hs->typing, g_strdup (room_id), users);
-    }
-  t = g_hash_table_lookup (users, user_id);
-  if (!typing)
-    {
-      if (t)
-        {
-          g_hash_table_remove (users, user_id);
-          typing_changed (hs, room_id);
-        }
-      return;
-    }
-  if (t)
-    {
-      /* A refresh only moves the expiry; no change to report. */
-      g_source_remove (t->timeout_id);
-      t->timeout_id = g_timeout_add (timeout_ms, typing_expired_cb, t);
-      return;
-    }
-  t = g_new0 (OmHsTyping, 1);
-  t->hs = hs;
-  t->room_id = g_strdup (room_id);
-  t->user_id = g_strdup (user_id);
-  t->timeout_id = g_timeout_add (timeout_ms, typing_expired_cb, t);
-  g_hash_table_insert (users, t->user_id, t);
-  typing_changed (hs, room_id);
-}
-
-GPtrArray *
-om_hs_typing_users (OmHs       *hs,
-                    const char *room_id)
-{
-  GHashTable *users = g_hash_table_lookup (hs->typing, room_id);
-  GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
-  GHashTableIter iter;
-  gpointer key;
-
-  if (users)
-    {
-      g_hash_table_iter_init (&iter, users);
-      while (g_hash_table_iter_next (&iter, &key, NULL))
-        g_ptr_array_add (out, g_strdup (key));
-    }
-  g_ptr_array_sort (out, (GCompareFunc) g_strcmp0);
-  return out;
-}
-
-void
-om_hs_typing_clear_all (OmHs *hs)
-{
-  g_hash_table_remove_all (hs->typing);
-}
-
 /* Handlers */
 
 #define SEG(i) (req->segs[(i)])
@@ -536,11 +88,13 @@ h_login (OmHsRequest *req)
   g_autofree char *user_id = NULL;
   g_autofree char *device_id = NULL;
   g_autofree char *token = NULL;
+  g_autofree char *refresh = NULL;
   const char *type, *user = NULL;
+  gboolean refreshable;
 
   if (body == NULL)
     return;
-  type = json_str (body, "type");
+  type = om_hs_json_str (body, "type");
   if (g_strcmp0 (type, "m.login.password") != 0)
     {
       g_autofree char *msg = g_strdup_printf ("Unknown login type %s", type ? type : "");
@@ -553,33 +107,44 @@ h_login (OmHsRequest *req)
   if (json_object_has_member (body, "identifier"))
     {
       JsonObject *ident = json_object_get_object_member (body, "identifier");
-      if (g_strcmp0 (json_str (ident, "type"), "m.id.user") == 0)
-        user = json_str (ident, "user");
+      if (g_strcmp0 (om_hs_json_str (ident, "type"), "m.id.user") == 0)
+        user = om_hs_json_str (ident, "user");
     }
   if (user == NULL)
-    user = json_str (body, "user");
+    user = om_hs_json_str (body, "user");
   if (user == NULL)
     {
       om_hs_reply_error (req->msg, 400, "M_INVALID_PARAM", "Missing param: user");
       return;
     }
   user_id = om_hs_user_id (req->hs, user);
-  if (!om_hs_user_check_password (req->hs, user_id, json_str (body, "password")))
+  if (!om_hs_user_check_password (req->hs, user_id, om_hs_json_str (body, "password")))
     {
       om_hs_reply_error (req->msg, 403, "M_FORBIDDEN", "Invalid username or password");
       return;
     }
-  device_id = g_strdup (json_str (body, "device_id"));
+  device_id = g_strdup (om_hs_json_str (body, "device_id"));
   if (device_id == NULL)
     device_id = om_hs_random_string (10, TRUE);
-  om_hs_device_ensure (req->hs, user_id, device_id, json_str (body, "initial_device_display_name"));
-  token = om_hs_token_create (req->hs, user_id, device_id);
+  om_hs_device_ensure (req->hs, user_id, device_id, om_hs_json_str (body, "initial_device_display_name"));
+  refreshable = json_object_has_member (body, "refresh_token") &&
+                json_object_get_boolean_member (body, "refresh_token");
+  if (refreshable)
+    token = om_hs_token_create_refreshable (req->hs, user_id, device_id, req->hs->token_lifetime_ms,
+                                            &refresh);
+  else
+    token = om_hs_token_create (req->hs, user_id, device_id);
 
   out = json_object_new ();
   json_object_set_string_member (out, "user_id", user_id);
   json_object_set_string_member (out, "access_token", token);
   json_object_set_string_member (out, "home_server", req->hs->server_name);
   json_object_set_string_member (out, "device_id", device_id);
+  if (refreshable)
+    {
+      json_object_set_int_member (out, "expires_in_ms", req->hs->token_lifetime_ms);
+      json_object_set_string_member (out, "refresh_token", refresh);
+    }
   add_well_known (req->hs, out);
   om_hs_reply_object (req->msg, 200, out);
 }
@@ -587,13 +152,49 @@ h_login (OmHsRequest *req)
 static void
 h_logout (OmHsRequest *req)
 {
-  SoupMessageHeaders *headers = soup_server_message_get_request_headers (req->msg);
-  const char *auth = soup_message_headers_get_one (headers, "Authorization");
-  const char *token = auth && strlen (auth) > 7 ? auth + 7 : om_hs_query (req, "access_token");
-
-  om_hs_token_delete (req->hs, token);
-  om_hs_device_list_bump (req->hs, req->user_id);
+  om_hs_device_logout (req->hs, req->user_id, req->device_id);
   om_hs_reply_empty (req->msg);
+}
+
+static void
+h_refresh (OmHsRequest *req)
+{
+  g_autoptr(JsonObject) body = om_hs_request_body (req);
+  g_autoptr(JsonObject) out = NULL;
+  g_autofree char *access = NULL;
+  g_autofree char *refresh = NULL;
+  const char *token;
+  guint status;
+
+  if (body == NULL)
+    return;
+  token = om_hs_json_str (body, "refresh_token");
+  if (token == NULL)
+    {
+      om_hs_reply_error (req->msg, 400, "M_INVALID_PARAM", "Missing property \"refresh_token\"");
+      return;
+    }
+  status = om_hs_token_refresh (req->hs, token, req->hs->token_lifetime_ms, &access, &refresh);
+  if (status == 401)
+    {
+      g_autoptr(JsonObject) err = json_object_new ();
+
+      json_object_set_string_member (err, "errcode", "M_UNKNOWN_TOKEN");
+      json_object_set_string_member (err, "error", "refresh token does not exist");
+      json_object_set_boolean_member (err, "soft_logout", FALSE);
+      om_hs_reply_object (req->msg, 401, err);
+      return;
+    }
+  if (status == 403)
+    {
+      om_hs_reply_error (req->msg, 403, "M_FORBIDDEN", "refresh token isn't valid anymore");
+      return;
+    }
+  out = json_object_new ();
+  json_object_set_string_member (out, "access_token", access);
+  json_object_set_string_member (out, "refresh_token", refresh);
+  json_object_set_int_member (out, "expires_in_ms", req->hs->token_lifetime_ms);
+  om_hs_reply_object (req->msg, 200, out);
 }
 
 static void
@@ -673,13 +274,13 @@ h_register (OmHsRequest *req)
 
   if (body == NULL)
     return;
-  localpart = g_strdup (json_str (body, "username"));
+  localpart = g_strdup (om_hs_json_str (body, "username"));
   if (localpart && !check_username (req, localpart))
     return;
   if (json_object_has_member (body, "auth"))
     auth = json_object_get_object_member (body, "auth");
-  session = json_str (auth, "session");
-  if (auth == NULL || g_strcmp0 (json_str (auth, "type"), "m.login.dummy") != 0 ||
+  session = om_hs_json_str (auth, "session");
+  if (auth == NULL || g_strcmp0 (om_hs_json_str (auth, "type"), "m.login.dummy") != 0 ||
       (session && !g_hash_table_contains (req->hs->uia_sessions, session)))
     {
       g_autofree char *new_session = om_hs_random_string (24, FALSE);
@@ -706,7 +307,7 @@ h_register (OmHsRequest *req)
       for (char *p = localpart; *p; p++)
         *p = g_ascii_tolower (*p);
     }
-  om_hs_user_create (req->hs, localpart, json_str (body, "password"), FALSE, NULL);
+  om_hs_user_create (req->hs, localpart, om_hs_json_str (body, "password"), FALSE, NULL);
   user_id = om_hs_user_id (req->hs, localpart);
 
   out = json_object_new ();
@@ -717,10 +318,10 @@ h_register (OmHsRequest *req)
     {
       g_autofree char *token = NULL;
 
-      device_id = g_strdup (json_str (body, "device_id"));
+      device_id = g_strdup (om_hs_json_str (body, "device_id"));
       if (device_id == NULL)
         device_id = om_hs_random_string (10, TRUE);
-      om_hs_device_ensure (req->hs, user_id, device_id, json_str (body, "initial_device_display_name"));
+      om_hs_device_ensure (req->hs, user_id, device_id, om_hs_json_str (body, "initial_device_display_name"));
       token = om_hs_token_create (req->hs, user_id, device_id);
       json_object_set_string_member (out, "access_token", token);
       json_object_set_string_member (out, "device_id", device_id);
@@ -847,7 +448,7 @@ join_room (OmHsRequest *req,
   if (rules)
     {
       g_autoptr(JsonObject) c = om_hs_parse_object (rules->content);
-      is_public = g_strcmp0 (json_str (c, "join_rule"), "public") == 0;
+      is_public = g_strcmp0 (om_hs_json_str (c, "join_rule"), "public") == 0;
     }
   if (g_strcmp0 (membership, "ban") == 0)
     {
@@ -892,7 +493,7 @@ h_leave (OmHsRequest *req)
       reply_not_in_room (req, SEG (1), FALSE);
       return;
     }
-  om_hs_set_membership (req->hs, SEG (1), req->user_id, req->user_id, "leave", json_str (body, "reason"));
+  om_hs_set_membership (req->hs, SEG (1), req->user_id, req->user_id, "leave", om_hs_json_str (body, "reason"));
   om_hs_typing_set (req->hs, SEG (1), req->user_id, FALSE, 0);
   om_hs_reply_empty (req->msg);
 }
@@ -903,19 +504,22 @@ h_forget (OmHsRequest *req)
   om_hs_reply_empty (req->msg);
 }
 
+/* invite, kick, ban, unban: the target's membership set by someone else */
 static void
-h_invite_or_kick (OmHsRequest *req)
+h_membership_action (OmHsRequest *req)
 {
   g_autoptr(JsonObject) body = om_hs_request_body (req);
   const char *room_id = SEG (1);
-  gboolean kick = g_str_equal (SEG (2), "kick");
+  const char *action = SEG (2);
   const char *target;
+  const char *membership;
   g_autofree char *tm = NULL;
   gint level, need;
+  gboolean over_target;
 
   if (body == NULL)
     return;
-  target = json_str (body, "user_id");
+  target = om_hs_json_str (body, "user_id");
   if (target == NULL || target[0] != '@')
     {
       om_hs_reply_error (req->msg, 400, "M_INVALID_PARAM", "Expected UserID string to start with '@'");
@@ -924,27 +528,50 @@ h_invite_or_kick (OmHsRequest *req)
   if (!require_joined (req, room_id, FALSE))
     return;
   level = om_hs_user_power (req->hs, room_id, req->user_id);
-  need = om_hs_required_power (req->hs, room_id, NULL, FALSE, kick ? "kick" : "invite");
+  need = om_hs_required_power (req->hs, room_id, NULL, FALSE,
+                               g_str_equal (action, "unban") ? "ban" : action);
+  over_target = level > om_hs_user_power (req->hs, room_id, target);
   tm = om_hs_membership (req->hs, room_id, target);
-  if (level < need || (kick && level <= om_hs_user_power (req->hs, room_id, target)))
+  if (level < need || (!g_str_equal (action, "invite") && !over_target))
     {
-      g_autofree char *msg = g_strdup_printf ("You don't have permission to %s users", kick ? "kick" : "invite");
+      g_autofree char *msg = g_strdup_printf ("You don't have permission to %s users", action);
       om_hs_reply_error (req->msg, 403, "M_FORBIDDEN", msg);
       return;
     }
-  if (!kick && g_strcmp0 (tm, "join") == 0)
+  if (g_str_equal (action, "invite"))
     {
-      g_autofree char *msg = g_strdup_printf ("%s is already in the room.", target);
-      om_hs_reply_error (req->msg, 403, "M_FORBIDDEN", msg);
-      return;
+      if (g_strcmp0 (tm, "join") == 0 || g_strcmp0 (tm, "ban") == 0)
+        {
+          g_autofree char *msg = g_strdup_printf (g_strcmp0 (tm, "ban") == 0 ? "%s is banned from the room"
+                                                                             : "%s is already in the room.",
+                                                  target);
+          om_hs_reply_error (req->msg, 403, "M_FORBIDDEN", msg);
+          return;
+        }
+      membership = "invite";
     }
-  if (kick && g_strcmp0 (tm, "join") != 0 && g_strcmp0 (tm, "invite") != 0)
+  else if (g_str_equal (action, "kick"))
     {
-      om_hs_reply_error (req->msg, 403, "M_FORBIDDEN", "The target user is not in the room");
-      return;
+      if (g_strcmp0 (tm, "join") != 0 && g_strcmp0 (tm, "invite") != 0)
+        {
+          om_hs_reply_error (req->msg, 403, "M_FORBIDDEN", "The target user is not in the room");
+          return;
+        }
+      membership = "leave";
     }
-  om_hs_set_membership (req->hs, room_id, req->user_id, target, kick ? "leave" : "invite",
-                        json_str (body, "reason"));
+  else if (g_str_equal (action, "ban"))
+    membership = "ban";
+  else
+    {
+      if (g_strcmp0 (tm, "ban") != 0)
+        {
+          om_hs_reply_error (req->msg, 403, "M_FORBIDDEN", "The target user is not banned");
+          return;
+        }
+      membership = "leave";
+    }
+  om_hs_set_membership (req->hs, room_id, req->user_id, target, membership,
+                        om_hs_json_str (body, "reason"));
   om_hs_reply_empty (req->msg);
 }
 
@@ -1000,7 +627,7 @@ h_joined_rooms (OmHsRequest *req)
       OmHsEvent *ev = rooms->pdata[i];
       g_autoptr(JsonObject) c = om_hs_parse_object (ev->content);
 
-      if (g_strcmp0 (json_str (c, "membership"), "join") == 0)
+      if (g_strcmp0 (om_hs_json_str (c, "membership"), "join") == 0)
         json_array_add_string_element (arr, ev->room_id);
     }
   json_object_set_array_member (out, "joined_rooms", arr);
@@ -1055,7 +682,7 @@ h_send (OmHsRequest *req)
   g_autoptr(OmHsEvent) ev = NULL;
 
   /* A retried txnId answers the original event, whatever the body or type. */
-  existing = om_hs_txn_lookup (req->hs, req->user_id, req->device_id, txn_id);
+  existing = om_hs_txn_lookup (req->hs, req->user_id, req->device_id, room_id, txn_id);
   if (existing)
     {
       reply_event_id (req, existing);
@@ -1237,7 +864,7 @@ h_members (OmHsRequest *req)
       if (!g_str_equal (ev->type, "m.room.member"))
         continue;
       c = om_hs_parse_object (ev->content);
-      m = json_str (c, "membership");
+      m = om_hs_json_str (c, "membership");
       if ((membership && g_strcmp0 (m, membership) != 0) ||
           (not_membership && g_strcmp0 (m, not_membership) == 0))
         continue;
@@ -1265,8 +892,8 @@ h_joined_members (OmHsRequest *req)
       g_autoptr(OmHsEvent) ev = om_hs_state_get (req->hs, SEG (1), "m.room.member", members->pdata[i]);
       g_autoptr(JsonObject) c = om_hs_parse_object (ev ? ev->content : NULL);
       JsonObject *m = json_object_new ();
-      const char *avatar = json_str (c, "avatar_url");
-      const char *name = json_str (c, "displayname");
+      const char *avatar = om_hs_json_str (c, "avatar_url");
+      const char *name = om_hs_json_str (c, "displayname");
 
       if (avatar)
         json_object_set_string_member (m, "avatar_url", avatar);
@@ -1292,7 +919,7 @@ h_redact (OmHsRequest *req)
   g_autoptr(OmHsEvent) orig = NULL;
   g_autoptr(OmHsEvent) ev = NULL;
 
-  existing = om_hs_txn_lookup (req->hs, req->user_id, req->device_id, txn_id);
+  existing = om_hs_txn_lookup (req->hs, req->user_id, req->device_id, room_id, txn_id);
   if (existing)
     {
       reply_event_id (req, existing);
@@ -1372,7 +999,7 @@ h_receipt (OmHsRequest *req)
   if (g_str_equal (type, "m.fully_read"))
     set_fully_read (req, SEG (1), SEG (4));
   else if (g_str_equal (type, "m.read") || g_str_equal (type, "m.read.private"))
-    om_hs_receipt_set (req->hs, SEG (1), req->user_id, type, json_str (body, "thread_id"), SEG (4));
+    om_hs_receipt_set (req->hs, SEG (1), req->user_id, type, om_hs_json_str (body, "thread_id"), SEG (4));
   else
     {
       om_hs_reply_error (req->msg, 400, "M_INVALID_PARAM",
@@ -1390,11 +1017,11 @@ h_read_markers (OmHsRequest *req)
 
   if (body == NULL || !require_joined (req, SEG (1), FALSE))
     return;
-  if ((v = json_str (body, "m.fully_read")))
+  if ((v = om_hs_json_str (body, "m.fully_read")))
     set_fully_read (req, SEG (1), v);
-  if ((v = json_str (body, "m.read")))
+  if ((v = om_hs_json_str (body, "m.read")))
     om_hs_receipt_set (req->hs, SEG (1), req->user_id, "m.read", NULL, v);
-  if ((v = json_str (body, "m.read.private")))
+  if ((v = om_hs_json_str (body, "m.read.private")))
     om_hs_receipt_set (req->hs, SEG (1), req->user_id, "m.read.private", NULL, v);
   om_hs_reply_empty (req->msg);
 }
@@ -1454,14 +1081,14 @@ h_presence (OmHsRequest *req)
       body = om_hs_request_body (req);
       if (body == NULL)
         return;
-      presence = json_str (body, "presence");
+      presence = om_hs_json_str (body, "presence");
       if (g_strcmp0 (presence, "online") != 0 && g_strcmp0 (presence, "offline") != 0 &&
           g_strcmp0 (presence, "unavailable") != 0)
         {
           om_hs_reply_error (req->msg, 400, "M_INVALID_PARAM", "Invalid presence state");
           return;
         }
-      om_hs_presence_set (req->hs, req->user_id, presence, json_str (body, "status_msg"),
+      om_hs_presence_set (req->hs, req->user_id, presence, om_hs_json_str (body, "status_msg"),
                           json_object_has_member (body, "status_msg"));
       om_hs_reply_empty (req->msg);
     }
@@ -1516,7 +1143,7 @@ h_displayname_put (OmHsRequest *req)
   body = om_hs_request_body (req);
   if (body == NULL)
     return;
-  name = json_str (body, "displayname");
+  name = om_hs_json_str (body, "displayname");
   om_hs_user_set_displayname (req->hs, req->user_id, name);
   /* Like Synapse: a new member event in every joined room. */
   rooms = om_hs_user_rooms (req->hs, req->user_id);
@@ -1525,7 +1152,7 @@ h_displayname_put (OmHsRequest *req)
       OmHsEvent *ev = rooms->pdata[i];
       g_autoptr(JsonObject) c = om_hs_parse_object (ev->content);
 
-      if (g_strcmp0 (json_str (c, "membership"), "join") == 0)
+      if (g_strcmp0 (om_hs_json_str (c, "membership"), "join") == 0)
         om_hs_set_membership (req->hs, ev->room_id, req->user_id, req->user_id, "join", NULL);
     }
   om_hs_reply_empty (req->msg);
@@ -1535,12 +1162,24 @@ static void
 h_devices (OmHsRequest *req)
 {
   g_autoptr(JsonObject) out = json_object_new ();
+  g_autoptr(GPtrArray) devices = om_hs_devices (req->hs, req->user_id);
   JsonArray *arr = json_array_new ();
-  JsonObject *d = json_object_new ();
 
-  json_object_set_string_member (d, "user_id", req->user_id);
-  json_object_set_string_member (d, "device_id", req->device_id);
-  json_array_add_object_element (arr, d);
+  for (guint i = 0; i < devices->len; i++)
+    {
+      char **row = devices->pdata[i];
+      JsonObject *d = json_object_new ();
+
+      json_object_set_string_member (d, "user_id", req->user_id);
+      json_object_set_string_member (d, "device_id", row[0]);
+      if (row[1])
+        json_object_set_string_member (d, "display_name", row[1]);
+      else
+        json_object_set_null_member (d, "display_name");
+      json_object_set_null_member (d, "last_seen_ts");
+      json_object_set_null_member (d, "last_seen_ip");
+      json_array_add_object_element (arr, d);
+    }
   json_object_set_array_member (out, "devices", arr);
   om_hs_reply_object (req->msg, 200, out);
 }
@@ -1558,6 +1197,7 @@ static const OmHsRoute routes[] = {
   { "POST", "login", h_login, FALSE },
   { "POST", "logout", h_logout, TRUE },
   { "POST", "logout/all", h_logout_all, TRUE },
+  { "POST", "refresh", h_refresh, FALSE },
   { "GET",  "account/whoami", h_whoami, TRUE },
   { "POST", "register", h_register, FALSE },
   { "GET",  "register/available", h_register_available, FALSE },
@@ -1575,8 +1215,10 @@ static const OmHsRoute routes[] = {
   { "POST", "rooms/*/join", h_room_join, TRUE },
   { "POST", "rooms/*/leave", h_leave, TRUE },
   { "POST", "rooms/*/forget", h_forget, TRUE },
-  { "POST", "rooms/*/invite", h_invite_or_kick, TRUE },
-  { "POST", "rooms/*/kick", h_invite_or_kick, TRUE },
+  { "POST", "rooms/*/invite", h_membership_action, TRUE },
+  { "POST", "rooms/*/kick", h_membership_action, TRUE },
+  { "POST", "rooms/*/ban", h_membership_action, TRUE },
+  { "POST", "rooms/*/unban", h_membership_action, TRUE },
   { "GET",  "directory/room/*", h_directory, TRUE },
   { "GET",  "joined_rooms", h_joined_rooms, TRUE },
   { "GET",  "rooms/*/aliases", h_aliases, TRUE },
@@ -1599,6 +1241,8 @@ static const OmHsRoute routes[] = {
   { "GET",  "profile/*", h_profile, FALSE },
   { "GET",  "profile/*/displayname", h_profile, FALSE },
   { "PUT",  "profile/*/displayname", h_displayname_put, TRUE },
+  /* /_matrix/client/v1/ endpoints, see process() */
+  { "GET",  "@v1/rooms/*/hierarchy", om_hs_handle_hierarchy, TRUE },
 };
 
 static gboolean

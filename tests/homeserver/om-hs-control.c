@@ -239,6 +239,21 @@ c_ratelimit (OmHs              *hs,
 }
 
 static void
+c_config (OmHs              *hs,
+          SoupServerMessage *msg)
+{
+  g_autoptr(JsonObject) body = control_body (msg);
+
+  if (body == NULL)
+    return;
+  hs->token_lifetime_ms = MAX (1, int_or (body, "access_token_lifetime_ms", hs->token_lifetime_ms));
+  hs->sync_cache_ms = MAX (0, int_or (body, "sync_cache_ms", hs->sync_cache_ms));
+  if (hs->sync_cache_ms == 0)
+    g_clear_pointer (&hs->sync_cache, g_hash_table_unref);
+  om_hs_reply_empty (msg);
+}
+
+static void
 c_stats (OmHs              *hs,
          SoupServerMessage *msg)
 {
@@ -303,6 +318,8 @@ om_hs_handle_control (OmHs              *hs,
     c_expire_token (hs, msg);
   else if (g_str_equal (path, "/_test/ratelimit") && g_str_equal (method, "POST"))
     c_ratelimit (hs, msg);
+  else if (g_str_equal (path, "/_test/config") && g_str_equal (method, "POST"))
+    c_config (hs, msg);
   else if (g_str_equal (path, "/_test/stats") && g_str_equal (method, "GET"))
     c_stats (hs, msg);
   else if (g_str_equal (path, "/_test/events") && g_str_equal (method, "GET"))

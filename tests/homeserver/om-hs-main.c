@@ -107,6 +107,20 @@ om_hs_parse_object (const char *json)
 }
 
 const char *
+om_hs_json_str (JsonObject *obj,
+                const char *key)
+{
+  JsonNode *n;
+
+  if (obj == NULL || !json_object_has_member (obj, key))
+    return NULL;
+  n = json_object_get_member (obj, key);
+  if (!JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_STRING)
+    return NULL;
+  return json_node_get_string (n);
+}
+
+const char *
 om_hs_query (OmHsRequest *req,
              const char  *key)
 {
@@ -315,7 +329,20 @@ process (OmHs              *hs,
         om_hs_reply_error (msg, 405, "M_UNRECOGNIZED", "Unrecognized request");
       return FALSE;
     }
-  if (g_str_has_prefix (path, prefix))
+  if (g_str_has_prefix (path, "/_matrix/client/v1/"))
+    {
+      /* The few v1 endpoints share the routing table, marked "@v1". */
+      g_autofree char *rest = g_strconcat ("@v1/", path + strlen ("/_matrix/client/v1/"), NULL);
+
+      if (om_hs_route_client (req, rest, &method_ok))
+        return soup_server_message_get_status (msg) == 0;
+      if (!method_ok)
+        {
+          om_hs_reply_error (msg, 405, "M_UNRECOGNIZED", "Unrecognized request");
+          return FALSE;
+        }
+    }
+  else if (g_str_has_prefix (path, prefix))
     {
       const char *rest = path + strlen (prefix);
 
@@ -429,8 +456,8 @@ server_cb (SoupServer        *server,
       break;
     case OM_HS_FAULT_DROP_AFTER:
       process (hs, msg, path, query);
-      /* A parked /sync stays registered: drop it as well. */
-      om_hs_waiters_cancel_all (hs);
+      /* A parked /sync would answer later: forget it. */
+      om_hs_waiter_forget (hs, msg);
       drop_connection (msg);
       break;
     case OM_HS_FAULT_DELAY:
@@ -529,9 +556,12 @@ main (int    argc,
                                       (GDestroyNotify) g_hash_table_unref);
   hs->typing_pos = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   hs->uia_sessions = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  hs->ll_cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                        (GDestroyNotify) g_hash_table_unref);
   hs->ratelimits = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, ratelimit_free);
   hs->rand = g_rand_new_with_seed (42);
   hs->next_fault_id = 1;
+  hs->token_lifetime_ms = 300000;
   hs->demo = demo;
 
   hs->server = soup_server_new ("server-header", "Synapse/1.94.0 (om-test-homeserver)", NULL);
@@ -582,6 +612,8 @@ main (int    argc,
   g_hash_table_unref (hs->typing);
   g_hash_table_unref (hs->typing_pos);
   g_hash_table_unref (hs->uia_sessions);
+  g_hash_table_unref (hs->ll_cache);
+  g_clear_pointer (&hs->sync_cache, g_hash_table_unref);
   g_hash_table_unref (hs->ratelimits);
   g_rand_free (hs->rand);
   g_main_loop_unref (hs->loop);

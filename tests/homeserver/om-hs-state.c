@@ -20,7 +20,10 @@ static const char schema[] =
   "CREATE TABLE IF NOT EXISTS devices (user_id TEXT, device_id TEXT,"
   "  display_name TEXT, PRIMARY KEY (user_id, device_id));"
   "CREATE TABLE IF NOT EXISTS tokens (token TEXT PRIMARY KEY, user_id TEXT,"
-  "  device_id TEXT, expired INTEGER DEFAULT 0);"
+  "  device_id TEXT, expired INTEGER DEFAULT 0, expires_at INTEGER DEFAULT 0,"
+  "  refresh_token TEXT, used INTEGER DEFAULT 0);"
+  "CREATE TABLE IF NOT EXISTS refresh_tokens (token TEXT PRIMARY KEY, user_id TEXT,"
+  "  device_id TEXT, next_token TEXT);"
   "CREATE TABLE IF NOT EXISTS filters (user_id TEXT, filter_id INTEGER,"
   "  json TEXT, PRIMARY KEY (user_id, filter_id));"
   "CREATE TABLE IF NOT EXISTS events (stream INTEGER PRIMARY KEY,"
@@ -32,8 +35,9 @@ static const char schema[] =
   "CREATE TABLE IF NOT EXISTS current_state (room_id TEXT, type TEXT,"
   "  state_key TEXT, event_stream INTEGER, membership TEXT,"
   "  PRIMARY KEY (room_id, type, state_key));"
-  "CREATE TABLE IF NOT EXISTS txns (user_id TEXT, device_id TEXT, txn_id TEXT,"
-  "  event_id TEXT, PRIMARY KEY (user_id, device_id, txn_id));"
+  /* Synapse de-duplicates on (room, user, device, txnId). */
+  "CREATE TABLE IF NOT EXISTS transactions (user_id TEXT, device_id TEXT, room_id TEXT,"
+  "  txn_id TEXT, event_id TEXT, PRIMARY KEY (user_id, device_id, room_id, txn_id));"
   "CREATE TABLE IF NOT EXISTS aliases (alias TEXT PRIMARY KEY, room_id TEXT);"
   "CREATE TABLE IF NOT EXISTS receipts (room_id TEXT, user_id TEXT, type TEXT,"
   "  thread_id TEXT, event_id TEXT, ts INTEGER, stream INTEGER,"
@@ -43,6 +47,15 @@ static const char schema[] =
   "CREATE TABLE IF NOT EXISTS presence (user_id TEXT PRIMARY KEY, presence TEXT,"
   "  status_msg TEXT, last_active_ts INTEGER, stream INTEGER);"
   "CREATE TABLE IF NOT EXISTS device_lists (user_id TEXT PRIMARY KEY, stream INTEGER);";
+
+/* Bumped on any schema change: an older database is emptied (it only ever
+ * holds test data). */
+#define SCHEMA_VERSION 2
+
+static const char *const all_tables[] = {
+  "meta", "users", "devices", "tokens", "refresh_tokens", "filters", "events", "current_state",
+  "txns", "transactions", "aliases", "receipts", "account_data", "presence", "device_lists",
+};
 
 #define EV_COLS "stream, event_id, room_id, type, state_key, sender, content, ts," \
                 " txn_id, device_id, prev_event_id, redacted_because"
@@ -123,6 +136,7 @@ om_hs_state_open (OmHs        *hs,
                   GError     **error)
 {
   sqlite3_stmt *st;
+  int version;
 
   if (sqlite3_open (path ? path : ":memory:", &hs->db) != SQLITE_OK)
     {
@@ -135,6 +149,20 @@ om_hs_state_open (OmHs        *hs,
   sqlite3_busy_timeout (hs->db, 2000);
   if (path)
     exec (hs, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+
+  st = stmt (hs, "PRAGMA user_version");
+  sqlite3_step (st);
+  version = sqlite3_column_int (st, 0);
+  sqlite3_reset (st);
+  if (version != SCHEMA_VERSION)
+    {
+      for (guint i = 0; i < G_N_ELEMENTS (all_tables); i++)
+        {
+          g_autofree char *sql = g_strdup_printf ("DROP TABLE IF EXISTS %s", all_tables[i]);
+          exec (hs, sql);
+        }
+      exec (hs, "PRAGMA user_version = " G_STRINGIFY (SCHEMA_VERSION));
+    }
   exec (hs, schema);
 
   st = stmt (hs, "SELECT value FROM meta WHERE key = 'stream'");
@@ -357,29 +385,151 @@ om_hs_token_lookup (OmHs        *hs,
                     char       **out_device_id,
                     gboolean    *out_expired)
 {
-  sqlite3_stmt *st = stmt (hs, "SELECT user_id, device_id, expired FROM tokens WHERE token = ?");
-  gboolean found = FALSE;
+  sqlite3_stmt *st = stmt (hs, "SELECT user_id, device_id, expired, expires_at, used FROM tokens WHERE token = ?");
+  gboolean found = FALSE, used = TRUE;
 
   bind_text (st, 1, token);
   if (sqlite3_step (st) == SQLITE_ROW)
     {
+      gint64 expires_at = sqlite3_column_int64 (st, 3);
+
       found = TRUE;
       *out_user_id = col_dup (st, 0);
       *out_device_id = col_dup (st, 1);
-      *out_expired = sqlite3_column_int (st, 2) != 0;
+      *out_expired = sqlite3_column_int (st, 2) != 0 || (expires_at > 0 && expires_at <= om_hs_now_ms ());
+      used = sqlite3_column_int (st, 4) != 0;
     }
   sqlite3_reset (st);
+  if (found && !used && !*out_expired)
+    {
+      /* Using a refreshed access token retires the refresh token before it. */
+      st = stmt (hs, "UPDATE tokens SET used = 1 WHERE token = ?");
+      bind_text (st, 1, token);
+      step_done (hs, st);
+    }
   return found;
 }
 
-void
-om_hs_token_delete (OmHs       *hs,
-                    const char *token)
+char *
+om_hs_token_create_refreshable (OmHs        *hs,
+                                const char  *user_id,
+                                const char  *device_id,
+                                gint64       lifetime_ms,
+                                char       **out_refresh_token)
 {
-  sqlite3_stmt *st = stmt (hs, "DELETE FROM tokens WHERE token = ?");
+  g_autofree char *rnd = om_hs_random_string (32, FALSE);
+  g_autofree char *rnd2 = om_hs_random_string (32, FALSE);
+  char *token = g_strdup_printf ("syt_%s", rnd);
+  char *refresh = g_strdup_printf ("syr_%s", rnd2);
+  sqlite3_stmt *st;
 
-  bind_text (st, 1, token);
+  st = stmt (hs, "INSERT INTO refresh_tokens (token, user_id, device_id) VALUES (?, ?, ?)");
+  bind_text (st, 1, refresh);
+  bind_text (st, 2, user_id);
+  bind_text (st, 3, device_id);
   step_done (hs, st);
+  st = stmt (hs, "INSERT INTO tokens (token, user_id, device_id, expires_at, refresh_token)"
+                 " VALUES (?, ?, ?, ?, ?)");
+  bind_text (st, 1, token);
+  bind_text (st, 2, user_id);
+  bind_text (st, 3, device_id);
+  sqlite3_bind_int64 (st, 4, om_hs_now_ms () + lifetime_ms);
+  bind_text (st, 5, refresh);
+  step_done (hs, st);
+  *out_refresh_token = refresh;
+  return token;
+}
+
+/* Synapse's rotation: a refresh token may be used again as long as the pair
+ * it produced has not been used; then it is spent (403). */
+guint
+om_hs_token_refresh (OmHs        *hs,
+                     const char  *refresh_token,
+                     gint64       lifetime_ms,
+                     char       **out_access_token,
+                     char       **out_refresh_token)
+{
+  sqlite3_stmt *st = stmt (hs, "SELECT user_id, device_id, next_token FROM refresh_tokens WHERE token = ?");
+  g_autofree char *user_id = NULL;
+  g_autofree char *device_id = NULL;
+  g_autofree char *next = NULL;
+  gboolean found = FALSE;
+
+  bind_text (st, 1, refresh_token);
+  if (sqlite3_step (st) == SQLITE_ROW)
+    {
+      found = TRUE;
+      user_id = col_dup (st, 0);
+      device_id = col_dup (st, 1);
+      next = col_dup (st, 2);
+    }
+  sqlite3_reset (st);
+  if (!found)
+    return 401;
+  if (next)
+    {
+      gboolean spent = FALSE;
+
+      st = stmt (hs, "SELECT 1 FROM tokens WHERE refresh_token = ?1 AND used = 1"
+                     " UNION SELECT 1 FROM refresh_tokens WHERE token = ?1 AND next_token IS NOT NULL");
+      bind_text (st, 1, next);
+      spent = sqlite3_step (st) == SQLITE_ROW;
+      sqlite3_reset (st);
+      if (spent)
+        return 403;
+      st = stmt (hs, "DELETE FROM tokens WHERE refresh_token = ?");
+      bind_text (st, 1, next);
+      step_done (hs, st);
+      st = stmt (hs, "DELETE FROM refresh_tokens WHERE token = ?");
+      bind_text (st, 1, next);
+      step_done (hs, st);
+    }
+  *out_access_token = om_hs_token_create_refreshable (hs, user_id, device_id, lifetime_ms, out_refresh_token);
+  st = stmt (hs, "UPDATE refresh_tokens SET next_token = ? WHERE token = ?");
+  bind_text (st, 1, *out_refresh_token);
+  bind_text (st, 2, refresh_token);
+  step_done (hs, st);
+  return 200;
+}
+
+void
+om_hs_device_logout (OmHs       *hs,
+                     const char *user_id,
+                     const char *device_id)
+{
+  sqlite3_stmt *st = stmt (hs, "DELETE FROM tokens WHERE user_id = ? AND device_id = ?");
+
+  bind_text (st, 1, user_id);
+  bind_text (st, 2, device_id);
+  step_done (hs, st);
+  st = stmt (hs, "DELETE FROM refresh_tokens WHERE user_id = ? AND device_id = ?");
+  bind_text (st, 1, user_id);
+  bind_text (st, 2, device_id);
+  step_done (hs, st);
+  st = stmt (hs, "DELETE FROM devices WHERE user_id = ? AND device_id = ?");
+  bind_text (st, 1, user_id);
+  bind_text (st, 2, device_id);
+  step_done (hs, st);
+  om_hs_device_list_bump (hs, user_id);
+}
+
+GPtrArray *
+om_hs_devices (OmHs       *hs,
+               const char *user_id)
+{
+  sqlite3_stmt *st = stmt (hs, "SELECT device_id, display_name FROM devices WHERE user_id = ? ORDER BY device_id");
+  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
+
+  bind_text (st, 1, user_id);
+  while (sqlite3_step (st) == SQLITE_ROW)
+    {
+      char **row = g_new0 (char *, 3);
+      row[0] = col_dup (st, 0);
+      row[1] = col_dup (st, 1);
+      g_ptr_array_add (out, row);
+    }
+  sqlite3_reset (st);
+  return out;
 }
 
 void
@@ -388,6 +538,12 @@ om_hs_token_delete_user (OmHs       *hs,
 {
   sqlite3_stmt *st = stmt (hs, "DELETE FROM tokens WHERE user_id = ?");
 
+  bind_text (st, 1, user_id);
+  step_done (hs, st);
+  st = stmt (hs, "DELETE FROM refresh_tokens WHERE user_id = ?");
+  bind_text (st, 1, user_id);
+  step_done (hs, st);
+  st = stmt (hs, "DELETE FROM devices WHERE user_id = ?");
   bind_text (st, 1, user_id);
   step_done (hs, st);
 }
@@ -476,7 +632,12 @@ om_hs_event_create (OmHs       *hs,
   ev->state_key = g_strdup (state_key);
   ev->sender = g_strdup (sender);
   ev->content = om_hs_json_to_string (node);
-  ev->origin_server_ts = ts > 0 ? ts : om_hs_now_ms ();
+  if (ts > 0)
+    ev->origin_server_ts = ts;
+  else if (hs->seed_ts > 0)
+    ev->origin_server_ts = hs->seed_ts++;
+  else
+    ev->origin_server_ts = om_hs_now_ms ();
   ev->txn_id = g_strdup (txn_id);
   ev->device_id = g_strdup (device_id);
   ev->prev_event_id = prev ? g_strdup (prev->event_id) : NULL;
@@ -520,11 +681,13 @@ om_hs_event_create (OmHs       *hs,
     }
   if (txn_id != NULL && device_id != NULL)
     {
-      st = stmt (hs, "INSERT OR IGNORE INTO txns (user_id, device_id, txn_id, event_id) VALUES (?, ?, ?, ?)");
+      st = stmt (hs, "INSERT OR IGNORE INTO transactions (user_id, device_id, room_id, txn_id, event_id)"
+                     " VALUES (?, ?, ?, ?, ?)");
       bind_text (st, 1, sender);
       bind_text (st, 2, device_id);
-      bind_text (st, 3, txn_id);
-      bind_text (st, 4, ev->event_id);
+      bind_text (st, 3, room_id);
+      bind_text (st, 4, txn_id);
+      bind_text (st, 5, ev->event_id);
       step_done (hs, st);
     }
   exec (hs, "COMMIT");
@@ -548,14 +711,17 @@ char *
 om_hs_txn_lookup (OmHs       *hs,
                   const char *user_id,
                   const char *device_id,
+                  const char *room_id,
                   const char *txn_id)
 {
-  sqlite3_stmt *st = stmt (hs, "SELECT event_id FROM txns WHERE user_id = ? AND device_id = ? AND txn_id = ?");
+  sqlite3_stmt *st = stmt (hs, "SELECT event_id FROM transactions WHERE user_id = ? AND device_id = ?"
+                               " AND room_id = ? AND txn_id = ?");
   char *event_id = NULL;
 
   bind_text (st, 1, user_id);
   bind_text (st, 2, device_id);
-  bind_text (st, 3, txn_id);
+  bind_text (st, 3, room_id);
+  bind_text (st, 4, txn_id);
   if (sqlite3_step (st) == SQLITE_ROW)
     event_id = col_dup (st, 0);
   sqlite3_reset (st);

@@ -11,7 +11,9 @@
 #include "om-hs.h"
 #include "om-hs-push-rules.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 
 typedef struct
 {
@@ -19,11 +21,13 @@ typedef struct
   SoupServerMessage *msg;        /* owned ref */
   char              *user_id;
   char              *device_id;
+  char              *cache_key;  /* owned, NULL unless responses are cached */
   gint64             since;
   JsonObject        *filter;     /* owned */
   gboolean           full_state;
   guint              timeout_id;
   gulong             disconnected_id;
+  GSource           *socket_source;  /* watches for the client hanging up */
 } OmHsWaiter;
 
 typedef struct
@@ -317,6 +321,33 @@ has_string (GPtrArray  *strs,
   return FALSE;
 }
 
+/* The member event IDs sent to a device for a room (for lazy loading);
+ * an initial sync starts it afresh. */
+static GHashTable *
+ll_cache_for (OmHs       *hs,
+              const char *user_id,
+              const char *device_id,
+              const char *room_id,
+              gboolean    reset)
+{
+  g_autofree char *key = g_strdup_printf ("%s|%s|%s", user_id, device_id ? device_id : "", room_id);
+  GHashTable *set = g_hash_table_lookup (hs->ll_cache, key);
+
+  if (set == NULL || reset)
+    {
+      set = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+      g_hash_table_replace (hs->ll_cache, g_steal_pointer (&key), set);
+    }
+  return set;
+}
+
+static gboolean
+ll_cache_has (GHashTable *set,
+              const char *event_id)
+{
+  return g_hash_table_contains (set, event_id);
+}
+
 /* One room's entry.  @since < 0: as in an initial sync (or the room is new
  * to the client).  @upto: the last stream position visible (the leave for
  * left rooms).  Returns NULL when an incremental entry would be empty. */
@@ -345,6 +376,7 @@ room_entry (OmHs             *hs,
   gint64 tl_start;
   g_autofree char *prev_batch = NULL;
   gint64 n_notify = 0, n_highlight = 0;
+  GHashTable *ll_sent = ll_cache_for (hs, user_id, device_id, room_id, since < 0);
 
   /* newest is newest-first; the timeline is the oldest-first tail. */
   for (gint i = MIN (newest->len, fp->timeline_limit) - 1; i >= 0; i--)
@@ -379,15 +411,26 @@ room_entry (OmHs             *hs,
     {
       OmHsEvent *ev = ts_state->pdata[i];
 
+      /* After a gap, lazy loading re-sends the senders' member events the
+       * device has not been sent yet (Synapse's per-device cache). */
       if (prev_state && has_event_id (prev_state, ev->event_id) &&
           !(fp->lazy_load_members && limited && g_str_equal (ev->type, "m.room.member") &&
-            has_string (senders, ev->state_key)))
+            has_string (senders, ev->state_key) && !ll_cache_has (ll_sent, ev->event_id)))
         continue;
       if (fp->lazy_load_members && g_str_equal (ev->type, "m.room.member") &&
           !has_string (senders, ev->state_key) &&
           !(g_str_equal (ev->state_key, user_id) && (since < 0 || full_state)))
         continue;
       json_array_add_element (state_arr, om_hs_event_to_json (hs, ev, OM_HS_FORMAT_SYNC, user_id, device_id));
+      if (g_str_equal (ev->type, "m.room.member"))
+        g_hash_table_add (ll_sent, g_strdup (ev->event_id));
+    }
+  for (guint i = 0; i < timeline_evs->len; i++)
+    {
+      OmHsEvent *ev = timeline_evs->pdata[i];
+
+      if (g_str_equal (ev->type, "m.room.member"))
+        g_hash_table_add (ll_sent, g_strdup (ev->event_id));
     }
 
   eph_arr = NULL;
@@ -395,8 +438,10 @@ room_entry (OmHs             *hs,
     {
       gint64 *tpos = g_hash_table_lookup (hs->typing_pos, room_id);
       g_autoptr(GPtrArray) typing = om_hs_typing_users (hs, room_id);
+      g_autoptr(JsonArray) receipts = receipts_array (hs, room_id, user_id, since < 0 ? 0 : since);
 
-      eph_arr = receipts_array (hs, room_id, user_id, since < 0 ? 0 : since);
+      /* Synapse lists m.typing before m.receipt. */
+      eph_arr = json_array_new ();
       if ((since < 0 && typing->len > 0) || (since >= 0 && tpos && *tpos > since))
         {
           JsonObject *ev = json_object_new ();
@@ -408,15 +453,10 @@ room_entry (OmHs             *hs,
           json_object_set_array_member (c, "user_ids", ids);
           json_object_set_string_member (ev, "type", "m.typing");
           json_object_set_object_member (ev, "content", c);
-          /* Synapse lists m.typing before m.receipt. */
           json_array_add_object_element (eph_arr, ev);
-          if (json_array_get_length (eph_arr) == 2)
-            {
-              JsonNode *receipt = json_node_copy (json_array_get_element (eph_arr, 0));
-              json_array_remove_element (eph_arr, 0);
-              json_array_add_element (eph_arr, receipt);
-            }
         }
+      for (guint i = 0; i < json_array_get_length (receipts); i++)
+        json_array_add_element (eph_arr, json_node_copy (json_array_get_element (receipts, i)));
     }
 
   account = om_hs_account_data_since (hs, user_id, room_id, since < 0 ? 0 : since);
@@ -639,7 +679,6 @@ build_sync (OmHs       *hs,
     {
       JsonObject *dl = json_object_new ();
       json_object_set_array_member (dl, "changed", changed);
-      json_object_set_array_member (dl, "left", json_array_new ());
       json_object_set_object_member (out, "device_lists", dl);
     }
   else
@@ -672,6 +711,60 @@ build_sync (OmHs       *hs,
   return out;
 }
 
+/* Synapse's sync response cache (off unless /_test/config sets
+ * sync_cache_ms): an identical request within the window gets the same
+ * answer, however the state moved since. */
+
+typedef struct
+{
+  char   *body;
+  gint64  expires_us;
+} OmHsCachedSync;
+
+static void
+cached_sync_free (gpointer p)
+{
+  OmHsCachedSync *c = p;
+
+  g_free (c->body);
+  g_free (c);
+}
+
+static void
+reply_sync (OmHs              *hs,
+            SoupServerMessage *msg,
+            const char        *cache_key,
+            JsonObject        *out)
+{
+  g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), out);
+
+  if (cache_key && hs->sync_cache_ms > 0)
+    {
+      OmHsCachedSync *c = g_new0 (OmHsCachedSync, 1);
+
+      if (hs->sync_cache == NULL)
+        hs->sync_cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, cached_sync_free);
+      c->body = om_hs_json_to_string (node);
+      c->expires_us = g_get_monotonic_time () + hs->sync_cache_ms * 1000;
+      g_hash_table_replace (hs->sync_cache, g_strdup (cache_key), c);
+    }
+  om_hs_reply_json (msg, 200, node);
+}
+
+static gboolean
+reply_cached_sync (OmHs              *hs,
+                   SoupServerMessage *msg,
+                   const char        *cache_key)
+{
+  OmHsCachedSync *c = hs->sync_cache ? g_hash_table_lookup (hs->sync_cache, cache_key) : NULL;
+
+  if (c == NULL || c->expires_us < g_get_monotonic_time ())
+    return FALSE;
+  soup_server_message_set_status (msg, 200, NULL);
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY, c->body, strlen (c->body));
+  return TRUE;
+}
+
 /* Long-poll */
 
 static void
@@ -681,23 +774,33 @@ waiter_free (OmHsWaiter *w)
     g_source_remove (w->timeout_id);
   if (w->disconnected_id)
     g_signal_handler_disconnect (w->msg, w->disconnected_id);
+  if (w->socket_source)
+    {
+      g_source_destroy (w->socket_source);
+      g_source_unref (w->socket_source);
+    }
   g_object_unref (w->msg);
   g_free (w->user_id);
   g_free (w->device_id);
+  g_free (w->cache_key);
   json_object_unref (w->filter);
   g_free (w);
 }
 
+/* Answers with @out, or with a fresh response when NULL.  A response is
+ * built once per answer: building records what lazy loading sent. */
 static void
-waiter_finish (OmHsWaiter *w)
+waiter_finish (OmHsWaiter *w,
+               JsonObject *out)
 {
   OmHs *hs = w->hs;
-  g_autoptr(JsonObject) out = NULL;
+  g_autoptr(JsonObject) fresh = NULL;
   gboolean has_data;
 
   hs->waiters = g_list_remove (hs->waiters, w);
-  out = build_sync (hs, w->user_id, w->device_id, w->since, w->filter, w->full_state, &has_data);
-  om_hs_reply_object (w->msg, 200, out);
+  if (out == NULL)
+    out = fresh = build_sync (hs, w->user_id, w->device_id, w->since, w->filter, w->full_state, &has_data);
+  reply_sync (hs, w->msg, w->cache_key, out);
   soup_server_message_unpause (w->msg);
   waiter_free (w);
 }
@@ -708,7 +811,7 @@ waiter_timeout_cb (gpointer user_data)
   OmHsWaiter *w = user_data;
 
   w->timeout_id = 0;
-  waiter_finish (w);
+  waiter_finish (w, NULL);
   return G_SOURCE_REMOVE;
 }
 
@@ -720,6 +823,31 @@ waiter_disconnected_cb (SoupServerMessage *msg,
 
   w->hs->waiters = g_list_remove (w->hs->waiters, w);
   waiter_free (w);
+}
+
+/* libsoup does not read a paused connection, so it would only notice a
+ * client that gave up when the long-poll ends: peek at the socket instead. */
+static gboolean
+waiter_socket_cb (GSocket      *socket,
+                  GIOCondition  condition,
+                  gpointer      user_data)
+{
+  OmHsWaiter *w = user_data;
+  char c;
+  gssize n = recv (g_socket_get_fd (socket), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+
+  if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    return G_SOURCE_CONTINUE;
+  g_source_unref (w->socket_source);
+  w->socket_source = NULL;
+  if (n > 0)
+    return G_SOURCE_REMOVE;   /* a pipelined request: stop watching */
+
+  w->hs->waiters = g_list_remove (w->hs->waiters, w);
+  soup_server_message_set_status (w->msg, 500, NULL);
+  soup_server_message_unpause (w->msg);
+  waiter_free (w);
+  return G_SOURCE_REMOVE;
 }
 
 static gboolean
@@ -739,7 +867,7 @@ notify_cb (gpointer user_data)
         continue;
       out = build_sync (hs, w->user_id, w->device_id, w->since, w->filter, w->full_state, &has_data);
       if (has_data)
-        waiter_finish (w);
+        waiter_finish (w, out);
     }
   g_list_free (copy);
   return G_SOURCE_REMOVE;
@@ -767,6 +895,24 @@ om_hs_waiters_cancel_all (OmHs *hs)
 }
 
 void
+om_hs_waiter_forget (OmHs              *hs,
+                     SoupServerMessage *msg)
+{
+  for (GList *l = hs->waiters; l; l = l->next)
+    {
+      OmHsWaiter *w = l->data;
+
+      if (w->msg == msg)
+        {
+          hs->waiters = g_list_delete_link (hs->waiters, l);
+          soup_server_message_unpause (msg);
+          waiter_free (w);
+          return;
+        }
+    }
+}
+
+void
 om_hs_handle_sync (OmHsRequest *req)
 {
   OmHs *hs = req->hs;
@@ -780,9 +926,21 @@ om_hs_handle_sync (OmHsRequest *req)
   gint64 since = -1, timeout = 0;
   gboolean full_state = g_strcmp0 (full_state_str, "true") == 0;
   gboolean has_data = FALSE;
+  g_autofree char *cache_key = NULL;
   OmHsWaiter *w;
 
   hs->n_sync_requests++;
+  if (hs->sync_cache_ms > 0)
+    {
+      const char *filter_str = om_hs_query (req, "filter");
+
+      cache_key = g_strdup_printf ("%s|%s|%s|%s|%s|%s|%s", req->user_id, req->device_id,
+                                   since_str ? since_str : "", filter_str ? filter_str : "",
+                                   timeout_str ? timeout_str : "", full_state_str ? full_state_str : "",
+                                   set_presence ? set_presence : "");
+      if (reply_cached_sync (hs, req->msg, cache_key))
+        return;
+    }
   filter = om_hs_filter_resolve (hs, req->user_id, om_hs_query (req, "filter"), &errcode, &error);
   if (filter == NULL)
     {
@@ -806,7 +964,7 @@ om_hs_handle_sync (OmHsRequest *req)
   /* An initial sync returns at once whatever the timeout (Synapse). */
   if (has_data || since < 0 || timeout == 0 || full_state)
     {
-      om_hs_reply_object (req->msg, 200, out);
+      reply_sync (hs, req->msg, cache_key, out);
       return;
     }
 
@@ -816,10 +974,18 @@ om_hs_handle_sync (OmHsRequest *req)
   w->user_id = g_strdup (req->user_id);
   w->device_id = g_strdup (req->device_id);
   w->since = since;
+  w->cache_key = g_steal_pointer (&cache_key);
   w->filter = g_steal_pointer (&filter);
   w->timeout_id = g_timeout_add ((guint) timeout, waiter_timeout_cb, w);
   w->disconnected_id = g_signal_connect (req->msg, "disconnected",
                                          G_CALLBACK (waiter_disconnected_cb), w);
+  if (soup_server_message_get_socket (req->msg))
+    {
+      w->socket_source = g_socket_create_source (soup_server_message_get_socket (req->msg),
+                                                 G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
+      g_source_set_callback (w->socket_source, G_SOURCE_FUNC (waiter_socket_cb), w, NULL);
+      g_source_attach (w->socket_source, NULL);
+    }
   hs->waiters = g_list_prepend (hs->waiters, w);
   soup_server_message_pause (req->msg);
 }

@@ -66,9 +66,14 @@ struct _OmHs
   GMainLoop   *loop;
 
   gint64       stream;         /* current global stream position */
+  gint64       seed_ts;        /* demo seeding: next origin_server_ts, 0 = now */
+  gint64       token_lifetime_ms; /* refreshable access tokens (Synapse: 5 min) */
+  gint64       sync_cache_ms;  /* Synapse-like /sync response cache; 0 = off */
+  GHashTable  *sync_cache;     /* cache key -> cached response, or NULL */
   GHashTable  *typing;         /* room_id -> GHashTable (user_id -> OmHsTyping*) */
   GHashTable  *typing_pos;     /* room_id -> gint64* stream of last typing change */
   GHashTable  *uia_sessions;   /* session -> NULL (set) */
+  GHashTable  *ll_cache;       /* "user|device|room" -> set of member event IDs sent */
   GList       *faults;         /* OmHsFault*, owned */
   guint        next_fault_id;
   GRand       *rand;           /* seeded RNG for fault probabilities */
@@ -103,6 +108,9 @@ char        *om_hs_random_string     (guint              len,
 gint64       om_hs_now_ms            (void);
 char        *om_hs_json_to_string    (JsonNode          *node);
 JsonObject  *om_hs_parse_object      (const char        *json);
+/* The string member @key of @obj, NULL if absent or not a string. */
+const char  *om_hs_json_str          (JsonObject        *obj,
+                                      const char        *key);
 gboolean     om_hs_ratelimit_check   (OmHsRequest       *req);
 /* burst <= 0 removes the limit */
 void         om_hs_ratelimit_set     (OmHs              *hs,
@@ -149,8 +157,24 @@ gboolean     om_hs_token_lookup      (OmHs              *hs,
                                       char             **out_user_id,
                                       char             **out_device_id,
                                       gboolean          *out_expired);
-void         om_hs_token_delete      (OmHs              *hs,
-                                      const char        *token);
+char        *om_hs_token_create_refreshable (OmHs       *hs,
+                                      const char        *user_id,
+                                      const char        *device_id,
+                                      gint64             lifetime_ms,
+                                      char             **out_refresh_token);
+/* Returns 200 (new pair in the outputs), 401 (unknown) or 403 (spent). */
+guint        om_hs_token_refresh     (OmHs              *hs,
+                                      const char        *refresh_token,
+                                      gint64             lifetime_ms,
+                                      char             **out_access_token,
+                                      char             **out_refresh_token);
+/* Deletes the device with its access and refresh tokens (like Synapse). */
+void         om_hs_device_logout     (OmHs              *hs,
+                                      const char        *user_id,
+                                      const char        *device_id);
+/* rows of (device_id, display_name) strv */
+GPtrArray   *om_hs_devices           (OmHs              *hs,
+                                      const char        *user_id);
 void         om_hs_token_delete_user (OmHs              *hs,
                                       const char        *user_id);
 guint        om_hs_token_expire      (OmHs              *hs,
@@ -178,6 +202,7 @@ OmHsEvent   *om_hs_event_get         (OmHs              *hs,
 char        *om_hs_txn_lookup        (OmHs              *hs,
                                       const char        *user_id,
                                       const char        *device_id,
+                                      const char        *room_id,
                                       const char        *txn_id);
 void         om_hs_event_redact      (OmHs              *hs,
                                       const char        *event_id,
@@ -317,12 +342,17 @@ gboolean     om_hs_route_client      (OmHsRequest       *req,
                                       const char        *rest,
                                       gboolean          *out_method_ok);
 
+void         om_hs_handle_hierarchy  (OmHsRequest       *req);
+
 /* om-hs-sync.c */
 void         om_hs_handle_sync       (OmHsRequest       *req);
 void         om_hs_handle_messages   (OmHsRequest       *req);
 /* Wakes parked /sync requests (coalesced in an idle). */
 void         om_hs_notify            (OmHs              *hs);
 void         om_hs_waiters_cancel_all (OmHs             *hs);
+/* Forgets the parked /sync of @msg, if any, without answering it. */
+void         om_hs_waiter_forget     (OmHs              *hs,
+                                      SoupServerMessage *msg);
 JsonObject  *om_hs_filter_resolve    (OmHs              *hs,
                                       const char        *user_id,
                                       const char        *filter,

@@ -447,6 +447,81 @@ om_test_hs_start_again (OmTestHs *hs)
 }
 
 static gboolean
+is_id_key (const char *key)
+{
+  return key[0] == '!' || key[0] == '$' || key[0] == '@';
+}
+
+void
+om_test_assert_same_shape (JsonNode   *e,
+                           JsonNode   *a,
+                           const char *where)
+{
+  if (JSON_NODE_TYPE (e) != JSON_NODE_TYPE (a))
+    g_error ("%s: different JSON types", where);
+  if (JSON_NODE_HOLDS_VALUE (e))
+    {
+      GType te = json_node_get_value_type (e), ta = json_node_get_value_type (a);
+
+      if (te == G_TYPE_DOUBLE)
+        te = G_TYPE_INT64;
+      if (ta == G_TYPE_DOUBLE)
+        ta = G_TYPE_INT64;
+      if (te != ta)
+        g_error ("%s: %s instead of %s", where, g_type_name (ta), g_type_name (te));
+    }
+  else if (JSON_NODE_HOLDS_ARRAY (e))
+    {
+      JsonArray *ea = json_node_get_array (e), *aa = json_node_get_array (a);
+
+      if (json_array_get_length (ea) != json_array_get_length (aa))
+        g_error ("%s: %u elements instead of %u", where, json_array_get_length (aa),
+                 json_array_get_length (ea));
+      for (guint i = 0; i < json_array_get_length (ea); i++)
+        {
+          g_autofree char *sub = g_strdup_printf ("%s[%u]", where, i);
+          om_test_assert_same_shape (json_array_get_element (ea, i), json_array_get_element (aa, i), sub);
+        }
+    }
+  else if (JSON_NODE_HOLDS_OBJECT (e))
+    {
+      JsonObject *eo = json_node_get_object (e), *ao = json_node_get_object (a);
+      GList *ek = json_object_get_members (eo), *ak = json_object_get_members (ao);
+      GList *eid = NULL, *aid = NULL;
+
+      for (GList *l = ek; l; l = l->next)
+        {
+          g_autofree char *sub = g_strdup_printf ("%s.%s", where, (char *) l->data);
+
+          if (is_id_key (l->data))
+            eid = g_list_append (eid, l->data);
+          else if (!json_object_has_member (ao, l->data))
+            g_error ("%s: missing", sub);
+          else
+            om_test_assert_same_shape (json_object_get_member (eo, l->data), json_object_get_member (ao, l->data), sub);
+        }
+      for (GList *l = ak; l; l = l->next)
+        {
+          if (is_id_key (l->data))
+            aid = g_list_append (aid, l->data);
+          else if (!json_object_has_member (eo, l->data))
+            g_error ("%s.%s: unexpected", where, (char *) l->data);
+        }
+      if (g_list_length (eid) != g_list_length (aid))
+        g_error ("%s: %u ID-keyed entries instead of %u", where, g_list_length (aid), g_list_length (eid));
+      for (GList *x = eid, *y = aid; x && y; x = x->next, y = y->next)
+        {
+          g_autofree char *sub = g_strdup_printf ("%s.<%s>", where, (char *) x->data);
+          om_test_assert_same_shape (json_object_get_member (eo, x->data), json_object_get_member (ao, y->data), sub);
+        }
+      g_list_free (ek);
+      g_list_free (ak);
+      g_list_free (eid);
+      g_list_free (aid);
+    }
+}
+
+static gboolean
 wake_cb (gpointer user_data)
 {
   return G_SOURCE_CONTINUE;

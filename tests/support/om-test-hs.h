@@ -84,6 +84,15 @@ gboolean     om_test_wait_until        (gboolean          (*done) (gpointer user
                                         gpointer            user_data,
                                         guint               timeout_ms);
 
+/* Aborts the test unless @actual has the structure of @expected (e.g. a
+ * transcript's response): the same object keys (maps keyed by Matrix IDs,
+ * i.e. keys starting with '!', '$' or '@', compared entry by entry in
+ * order), the same array lengths and the same JSON value types. @where
+ * names the place in messages. */
+void         om_test_assert_same_shape (JsonNode           *expected,
+                                        JsonNode           *actual,
+                                        const char         *where);
+
 /* A fresh temporary directory for a test (removed by om_test_rmdir). */
 char        *om_test_mkdtemp           (void);
 void         om_test_rmdir             (const char         *path);

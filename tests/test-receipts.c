@@ -1,0 +1,375 @@
+/* test-receipts.c — our read receipts and fully-read marker, as others see them
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "om-event.h"
+#include "om-receipts.h"
+#include "om-room.h"
+#include "om-session.h"
+#include "om-sync.h"
+#include "om-test-hs.h"
+#include "om-timeline.h"
+
+#define WAIT_MS 10000
+
+typedef struct {
+  OmTestHs   *hs;
+  char       *dir;
+  char       *alice_id;
+  char       *bob_id;
+  OmSession  *alice;    /* the reader */
+  OmSession  *bob;      /* the writer */
+  char       *room_id;
+} Fixture;
+
+static gboolean
+async_done (gpointer data)
+{
+  return *(GAsyncResult **) data != NULL;
+}
+
+static void
+store_result (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  *(GAsyncResult **) user_data = g_object_ref (result);
+}
+
+static gboolean
+never (gpointer data)
+{
+  return FALSE;
+}
+
+static void
+spin (guint ms)
+{
+  om_test_wait_until (never, NULL, ms);
+}
+
+static OmSession *
+sign_in (Fixture    *f,
+         const char *subdir,
+         const char *user)
+{
+  g_autofree char *dir = g_build_filename (f->dir, subdir, NULL);
+  OmSession *session = om_session_new (dir);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+
+  om_session_login_password_async (session, om_test_hs_get_url (f->hs), user, "secret",
+                                   NULL, store_result, &result);
+  g_assert_true (om_test_wait_until (async_done, &result, WAIT_MS));
+  g_assert_true (om_session_login_password_finish (session, result, &error));
+  g_assert_no_error (error);
+
+  om_sync_set_timeout_ms (om_session_get_sync (session), 1000);
+  om_session_start (session);
+  return session;
+}
+
+typedef struct {
+  OmSession    *session;
+  const char   *room_id;
+  OmMembership  membership;
+} RoomWait;
+
+static gboolean
+room_has_membership (gpointer data)
+{
+  RoomWait *w = data;
+  OmRoom *room = om_session_lookup_room (w->session, w->room_id);
+
+  return room != NULL && om_room_get_membership (room) == w->membership;
+}
+
+static void
+fixture_setup (Fixture       *f,
+               gconstpointer  data)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *invite[2] = { NULL, NULL };
+  RoomWait wait;
+
+  f->hs = om_test_hs_start (NULL);
+  f->dir = om_test_mkdtemp ();
+  f->alice_id = om_test_hs_create_user (f->hs, "alice", "secret", FALSE);
+  f->bob_id = om_test_hs_create_user (f->hs, "bob", "secret", FALSE);
+  f->alice = sign_in (f, "alice", "alice");
+  f->bob = sign_in (f, "bob", "bob");
+
+  invite[0] = f->alice_id;
+  om_session_create_room_async (f->bob, "Reading room", NULL, invite, FALSE, NULL, store_result, &result);
+  g_assert_true (om_test_wait_until (async_done, &result, WAIT_MS));
+  f->room_id = om_session_create_room_finish (f->bob, result, &error);
+  g_assert_no_error (error);
+  g_clear_object (&result);
+
+  wait = (RoomWait) { f->alice, f->room_id, OM_MEMBERSHIP_INVITE };
+  g_assert_true (om_test_wait_until (room_has_membership, &wait, WAIT_MS));
+  om_session_join_room_async (f->alice, f->room_id, NULL, store_result, &result);
+  g_assert_true (om_test_wait_until (async_done, &result, WAIT_MS));
+  g_free (om_session_join_room_finish (f->alice, result, &error));
+  g_assert_no_error (error);
+  wait = (RoomWait) { f->alice, f->room_id, OM_MEMBERSHIP_JOIN };
+  g_assert_true (om_test_wait_until (room_has_membership, &wait, WAIT_MS));
+  wait = (RoomWait) { f->bob, f->room_id, OM_MEMBERSHIP_JOIN };
+  g_assert_true (om_test_wait_until (room_has_membership, &wait, WAIT_MS));
+}
+
+static void
+fixture_teardown (Fixture       *f,
+                  gconstpointer  data)
+{
+  g_clear_object (&f->alice);
+  g_clear_object (&f->bob);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  om_test_hs_free (f->hs);
+  om_test_rmdir (f->dir);
+  g_free (f->dir);
+  g_free (f->alice_id);
+  g_free (f->bob_id);
+  g_free (f->room_id);
+}
+
+typedef struct {
+  OmSession  *session;
+  const char *room_id;
+  const char *body;
+} BodyWait;
+
+static gboolean
+latest_is (gpointer data)
+{
+  BodyWait *w = data;
+  OmRoom *room = om_session_lookup_room (w->session, w->room_id);
+  OmEvent *latest = room ? om_timeline_get_latest_remote (om_room_get_timeline (room)) : NULL;
+
+  return latest != NULL && om_event_get_event_id (latest) != NULL &&
+         g_strcmp0 (om_event_get_body (latest), w->body) == 0;
+}
+
+/* Bob says @body; returns its event ID once Alice has it as her newest event. */
+static const char *
+bob_says (Fixture    *f,
+          const char *body)
+{
+  BodyWait wait = { f->alice, f->room_id, body };
+
+  om_room_send_message (om_session_lookup_room (f->bob, f->room_id), "m.text", body);
+  g_assert_true (om_test_wait_until (latest_is, &wait, WAIT_MS));
+  return om_event_get_event_id (om_timeline_get_latest_remote (
+           om_room_get_timeline (om_session_lookup_room (f->alice, f->room_id))));
+}
+
+typedef struct {
+  OmSession  *session;
+  const char *room_id;
+  const char *user_id;
+  const char *event_id;
+} ReceiptWait;
+
+static gboolean
+receipt_on (gpointer data)
+{
+  ReceiptWait *w = data;
+  OmRoom *room = om_session_lookup_room (w->session, w->room_id);
+
+  return g_strcmp0 (om_room_get_receipt_event_id (room, w->user_id), w->event_id) == 0;
+}
+
+typedef struct {
+  OmReceipts *receipts;
+  guint       n;
+} CountWait;
+
+static gboolean
+n_requests_is (gpointer data)
+{
+  CountWait *w = data;
+
+  return om_receipts_get_n_requests (w->receipts) == w->n;
+}
+
+static gboolean
+seen_by (OmRoom     *room,
+         const char *event_id,
+         const char *user_id)
+{
+  g_auto(GStrv) users = om_room_dup_receipt_user_ids (room, event_id);
+
+  return users != NULL && g_strv_contains ((const char * const *) users, user_id);
+}
+
+/* m.fully_read of Alice's in the server's account data. */
+static char *
+server_fully_read (Fixture *f)
+{
+  g_autofree char *token = om_session_dup_access_token (f->alice);
+  g_autofree char *user = g_uri_escape_string (f->alice_id, NULL, FALSE);
+  g_autofree char *room = g_uri_escape_string (f->room_id, NULL, FALSE);
+  g_autofree char *path = g_strdup_printf ("/_matrix/client/v3/user/%s/rooms/%s/account_data/m.fully_read",
+                                           user, room);
+  guint status = 0;
+  g_autoptr(JsonNode) body = om_test_hs_request (f->hs, "GET", path, token, NULL, &status);
+
+  if (status != 200 || body == NULL || !JSON_NODE_HOLDS_OBJECT (body))
+    return NULL;
+  return g_strdup (json_object_get_string_member_with_default (json_node_get_object (body), "event_id", NULL));
+}
+
+/* Alice reads everything Bob said, marking read several times in a row.
+ * Returns the newest event ID (owned). */
+static char *
+read_burst (Fixture *f)
+{
+  OmReceipts *receipts = om_session_get_receipts (f->alice);
+  OmRoom *room = om_session_lookup_room (f->alice, f->room_id);
+  ReceiptWait rwait;
+  CountWait cwait;
+  char *newest;
+
+  bob_says (f, "one");
+  bob_says (f, "two");
+  newest = g_strdup (bob_says (f, "three"));
+
+  cwait = (CountWait) { receipts, om_receipts_get_n_requests (receipts) + 1 };
+  for (guint i = 0; i < 5; i++)
+    {
+      om_room_mark_read (room);
+      spin (20);
+    }
+  g_assert_true (om_test_wait_until (n_requests_is, &cwait, WAIT_MS));
+
+  rwait = (ReceiptWait) { f->bob, f->room_id, f->alice_id, newest };
+  g_assert_true (om_test_wait_until (receipt_on, &rwait, WAIT_MS));
+  /* Settled: the burst made one request, not one per call. */
+  spin (800);
+  g_assert_cmpuint (om_receipts_get_n_requests (receipts), ==, cwait.n);
+  return newest;
+}
+
+static void
+test_coalesce (Fixture       *f,
+               gconstpointer  data)
+{
+  g_autofree char *newest = read_burst (f);
+  g_autofree char *on_server = server_fully_read (f);
+  OmRoom *alice_room = om_session_lookup_room (f->alice, f->room_id);
+  OmRoom *bob_room = om_session_lookup_room (f->bob, f->room_id);
+
+  /* Bob sees the receipt on the newest event, and who has read it. */
+  g_assert_cmpstr (om_room_get_receipt_event_id (bob_room, f->alice_id), ==, newest);
+  g_assert_true (seen_by (bob_room, newest, f->alice_id));
+  g_assert_false (seen_by (bob_room, newest, f->bob_id));
+
+  /* Our fully-read marker moved with it, here and on the server. */
+  g_assert_cmpstr (om_room_get_fully_read (alice_room), ==, newest);
+  g_assert_cmpstr (on_server, ==, newest);
+
+  /* Our own receipt, once it syncs back, is not listed as someone else's. */
+  spin (1500);
+  g_assert_false (seen_by (alice_room, newest, f->alice_id));
+  g_assert_cmpstr (om_room_get_fully_read (alice_room), ==, newest);
+}
+
+static void
+test_nothing_new (Fixture       *f,
+                  gconstpointer  data)
+{
+  g_autofree char *newest = read_burst (f);
+  OmReceipts *receipts = om_session_get_receipts (f->alice);
+  OmRoom *room = om_session_lookup_room (f->alice, f->room_id);
+  guint n = om_receipts_get_n_requests (receipts);
+
+  /* Everything is read already: marking again sends nothing. */
+  om_room_mark_read (room);
+  om_room_mark_read (room);
+  spin (800);
+  om_room_mark_read (room);
+  spin (800);
+  g_assert_cmpuint (om_receipts_get_n_requests (receipts), ==, n);
+  g_assert_cmpstr (om_room_get_fully_read (room), ==, newest);
+}
+
+static void
+test_new_message (Fixture       *f,
+                  gconstpointer  data)
+{
+  g_autofree char *first = read_burst (f);
+  g_autofree char *newest = NULL;
+  g_autofree char *on_server = NULL;
+  OmReceipts *receipts = om_session_get_receipts (f->alice);
+  OmRoom *alice_room = om_session_lookup_room (f->alice, f->room_id);
+  OmRoom *bob_room = om_session_lookup_room (f->bob, f->room_id);
+  CountWait cwait = { receipts, om_receipts_get_n_requests (receipts) + 1 };
+  ReceiptWait rwait;
+
+  newest = g_strdup (bob_says (f, "four"));
+  g_assert_cmpstr (newest, !=, first);
+  /* Not read yet: the marker stays where it was. */
+  g_assert_cmpstr (om_room_get_fully_read (alice_room), ==, first);
+
+  om_room_mark_read (alice_room);
+  om_room_mark_read (alice_room);
+  g_assert_true (om_test_wait_until (n_requests_is, &cwait, WAIT_MS));
+  rwait = (ReceiptWait) { f->bob, f->room_id, f->alice_id, newest };
+  g_assert_true (om_test_wait_until (receipt_on, &rwait, WAIT_MS));
+  spin (600);
+  g_assert_cmpuint (om_receipts_get_n_requests (receipts), ==, cwait.n);
+
+  /* Alice's receipt moved: she is listed on the new event only. */
+  g_assert_true (seen_by (bob_room, newest, f->alice_id));
+  g_assert_false (seen_by (bob_room, first, f->alice_id));
+  g_assert_cmpstr (om_room_get_fully_read (alice_room), ==, newest);
+  on_server = server_fully_read (f);
+  g_assert_cmpstr (on_server, ==, newest);
+}
+
+static gboolean
+fully_read_is (gpointer data)
+{
+  ReceiptWait *w = data;
+  OmRoom *room = om_session_lookup_room (w->session, w->room_id);
+
+  return room != NULL && g_strcmp0 (om_room_get_fully_read (room), w->event_id) == 0;
+}
+
+static void
+test_fully_read_synced (Fixture       *f,
+                        gconstpointer  data)
+{
+  g_autofree char *newest = read_burst (f);
+  g_autoptr(OmSession) again = NULL;
+  ReceiptWait wait;
+  RoomWait rwait;
+
+  /* Another device of Alice's learns the marker from /sync. */
+  again = sign_in (f, "alice-laptop", f->alice_id);
+  rwait = (RoomWait) { again, f->room_id, OM_MEMBERSHIP_JOIN };
+  g_assert_true (om_test_wait_until (room_has_membership, &rwait, WAIT_MS));
+  wait = (ReceiptWait) { again, f->room_id, NULL, newest };
+  g_assert_true (om_test_wait_until (fully_read_is, &wait, WAIT_MS));
+
+  /* Marking read there with nothing new sends nothing either. */
+  om_room_mark_read (om_session_lookup_room (again, f->room_id));
+  spin (800);
+  g_assert_cmpuint (om_receipts_get_n_requests (om_session_get_receipts (again)), ==, 0);
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add ("/receipts/coalesce", Fixture, NULL, fixture_setup, test_coalesce, fixture_teardown);
+  g_test_add ("/receipts/nothing-new", Fixture, NULL, fixture_setup, test_nothing_new, fixture_teardown);
+  g_test_add ("/receipts/new-message", Fixture, NULL, fixture_setup, test_new_message, fixture_teardown);
+  g_test_add ("/receipts/fully-read-synced", Fixture, NULL, fixture_setup, test_fully_read_synced, fixture_teardown);
+
+  return g_test_run ();
+}

@@ -1,0 +1,654 @@
+/* test-tui-line.c — openmeet-tui --line under a pseudo-terminal
+ *
+ * The client runs as a child process with its stdin and stdout on a pty
+ * (as in a real terminal) and its stderr on a pipe (so GLib's coloured log
+ * output cannot be mistaken for something the client printed from the
+ * network).  Bob is driven straight through the test homeserver.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+/* posix_openpt, grantpt, unlockpt, ptsname */
+#define _GNU_SOURCE
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+#include <glib/gstdio.h>
+
+#include "om-test-hs.h"
+/* For OM_TUI_MAX_COMBINING only. */
+#include "../src/tui/om-tui-text.h"
+
+#define PASSWORD "line-mode-pw"
+#define WAIT_MS  15000
+
+typedef struct {
+  OmTestHs *hs;
+  char     *dir;
+  char     *alice_id;
+  char     *bob_id;
+  char     *bob_token;
+  char     *room_id;
+  guint     txn;
+
+  /* The client */
+  GPid      pid;
+  int       master;       /* pty master, -1 when closed */
+  guint     master_id;
+  int       err_fd;       /* read end of the child's stderr, -1 when closed */
+  guint     err_id;
+  GString  *out;          /* everything the client wrote to the terminal */
+  GString  *err;          /* everything it wrote to stderr */
+  gboolean  exited;
+  int       wait_status;
+} Fixture;
+
+static gboolean
+never (gpointer data)
+{
+  return FALSE;
+}
+
+static void
+spin (guint ms)
+{
+  om_test_wait_until (never, NULL, ms);
+}
+
+static void
+fixture_setup (Fixture       *f,
+               gconstpointer  data)
+{
+  g_autofree char *body = NULL;
+  g_autofree char *alice_token = NULL;
+  g_autofree char *escaped = NULL;
+  g_autofree char *path = NULL;
+  g_autoptr(JsonNode) reply = NULL;
+  guint status = 0;
+
+  f->master = -1;
+  f->err_fd = -1;
+  f->out = g_string_new (NULL);
+  f->err = g_string_new (NULL);
+  f->hs = om_test_hs_start (NULL);
+  f->dir = om_test_mkdtemp ();
+  f->alice_id = om_test_hs_create_user (f->hs, "alice", PASSWORD, FALSE);
+  f->bob_id = om_test_hs_create_user (f->hs, "bob", "bobs-password", FALSE);
+  f->bob_token = om_test_hs_login (f->hs, "bob", "bobs-password", NULL);
+
+  /* Bob's room, which Alice has joined (from another device) before the client starts. */
+  body = g_strdup_printf ("{\"preset\":\"private_chat\",\"name\":\"Terminal talk\",\"invite\":[\"%s\"]}",
+                          f->alice_id);
+  reply = om_test_hs_request (f->hs, "POST", "/_matrix/client/v3/createRoom", f->bob_token, body, &status);
+  g_assert_cmpuint (status, ==, 200);
+  f->room_id = g_strdup (json_object_get_string_member (json_node_get_object (reply), "room_id"));
+  g_clear_pointer (&reply, json_node_unref);
+
+  alice_token = om_test_hs_login (f->hs, "alice", PASSWORD, NULL);
+  escaped = g_uri_escape_string (f->room_id, NULL, FALSE);
+  path = g_strdup_printf ("/_matrix/client/v3/join/%s", escaped);
+  reply = om_test_hs_request (f->hs, "POST", path, alice_token, "{}", &status);
+  g_assert_cmpuint (status, ==, 200);
+}
+
+static void
+close_client_fds (Fixture *f)
+{
+  g_clear_handle_id (&f->master_id, g_source_remove);
+  g_clear_handle_id (&f->err_id, g_source_remove);
+  if (f->master >= 0)
+    close (f->master);
+  f->master = -1;
+  if (f->err_fd >= 0)
+    close (f->err_fd);
+  f->err_fd = -1;
+}
+
+static void
+fixture_teardown (Fixture       *f,
+                  gconstpointer  data)
+{
+  if (f->pid > 0 && !f->exited)
+    {
+      kill (f->pid, SIGKILL);
+      waitpid (f->pid, NULL, 0);
+    }
+  close_client_fds (f);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  om_test_hs_free (f->hs);
+  om_test_rmdir (f->dir);
+  g_free (f->dir);
+  g_free (f->alice_id);
+  g_free (f->bob_id);
+  g_free (f->bob_token);
+  g_free (f->room_id);
+  g_string_free (f->out, TRUE);
+  g_string_free (f->err, TRUE);
+}
+
+static gboolean
+read_cb (int          fd,
+         GIOCondition condition,
+         gpointer     user_data)
+{
+  GString *into = user_data;
+  char buffer[4096];
+  ssize_t n;
+
+  n = read (fd, buffer, sizeof buffer);
+  if (n > 0)
+    {
+      g_string_append_len (into, buffer, n);
+      return G_SOURCE_CONTINUE;
+    }
+  if (n < 0 && (errno == EINTR || errno == EAGAIN))
+    return G_SOURCE_CONTINUE;
+  /* EOF, or EIO once the child closed the terminal. */
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+master_cb (int          fd,
+           GIOCondition condition,
+           gpointer     user_data)
+{
+  Fixture *f = user_data;
+
+  if (read_cb (fd, condition, f->out) == G_SOURCE_REMOVE)
+    {
+      f->master_id = 0;
+      return G_SOURCE_REMOVE;
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+err_cb (int          fd,
+        GIOCondition condition,
+        gpointer     user_data)
+{
+  Fixture *f = user_data;
+
+  if (read_cb (fd, condition, f->err) == G_SOURCE_REMOVE)
+    {
+      f->err_id = 0;
+      return G_SOURCE_REMOVE;
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+/* Starts openmeet-tui --line as Alice with @password. */
+static void
+spawn_client (Fixture    *f,
+              const char *password)
+{
+  g_autofree char *binary = NULL;
+  g_autofree char *home = g_build_filename (f->dir, "home", NULL);
+  g_auto(GStrv) env = g_get_environ ();
+  g_autoptr(GError) error = NULL;
+  const char *builddir = g_getenv ("G_TEST_BUILDDIR");
+  const char *argv[] = { NULL, "--line", "--homeserver", om_test_hs_get_url (f->hs),
+                         "--user", "alice", "--room", f->room_id, NULL };
+  struct winsize size = { .ws_row = 24, .ws_col = 80 };
+  char *slave_name;
+  int err_pipe[2];
+  pid_t pid;
+
+  g_assert_nonnull (builddir);
+  binary = g_build_filename (builddir, "..", "src", "tui", "openmeet-tui", NULL);
+  if (!g_file_test (binary, G_FILE_TEST_IS_EXECUTABLE))
+    g_error ("%s is not built", binary);
+  argv[0] = binary;
+
+  g_assert_cmpint (g_mkdir_with_parents (home, 0700), ==, 0);
+  env = g_environ_setenv (env, "OPENMEET_PASSWORD", password, TRUE);
+  env = g_environ_setenv (env, "HOME", home, TRUE);
+  env = g_environ_setenv (env, "XDG_DATA_HOME", home, TRUE);
+  env = g_environ_setenv (env, "XDG_STATE_HOME", home, TRUE);
+  env = g_environ_setenv (env, "XDG_CONFIG_HOME", home, TRUE);
+  env = g_environ_setenv (env, "XDG_CACHE_HOME", home, TRUE);
+  env = g_environ_setenv (env, "LANG", "C.UTF-8", TRUE);
+  env = g_environ_setenv (env, "LC_ALL", "C.UTF-8", TRUE);
+  env = g_environ_setenv (env, "TERM", "xterm-256color", TRUE);
+  env = g_environ_unsetenv (env, "G_MESSAGES_DEBUG");
+  env = g_environ_unsetenv (env, "OPENMEET_HOMESERVER");
+  env = g_environ_unsetenv (env, "OPENMEET_USER");
+
+  f->master = posix_openpt (O_RDWR | O_NOCTTY | O_CLOEXEC);
+  g_assert_cmpint (f->master, >=, 0);
+  g_assert_cmpint (grantpt (f->master), ==, 0);
+  g_assert_cmpint (unlockpt (f->master), ==, 0);
+  slave_name = g_strdup (ptsname (f->master));
+  g_assert_nonnull (slave_name);
+  ioctl (f->master, TIOCSWINSZ, &size);
+  g_assert_true (g_unix_open_pipe (err_pipe, FD_CLOEXEC, &error));
+  g_assert_no_error (error);
+
+  pid = fork ();
+  g_assert_cmpint (pid, >=, 0);
+  if (pid == 0)
+    {
+      /* Only async-signal-safe calls from here on. */
+      int slave;
+
+      setsid ();
+      slave = open (slave_name, O_RDWR);
+      if (slave < 0)
+        _exit (126);
+      ioctl (slave, TIOCSCTTY, 0);
+      dup2 (slave, STDIN_FILENO);
+      dup2 (slave, STDOUT_FILENO);
+      dup2 (err_pipe[1], STDERR_FILENO);
+      if (slave > STDERR_FILENO)
+        close (slave);
+      execve (argv[0], (char **) argv, env);
+      _exit (127);
+    }
+  g_free (slave_name);
+  close (err_pipe[1]);
+  f->pid = pid;
+  f->err_fd = err_pipe[0];
+  g_unix_set_fd_nonblocking (f->master, TRUE, NULL);
+  g_unix_set_fd_nonblocking (f->err_fd, TRUE, NULL);
+  f->master_id = g_unix_fd_add (f->master, G_IO_IN | G_IO_HUP | G_IO_ERR, master_cb, f);
+  f->err_id = g_unix_fd_add (f->err_fd, G_IO_IN | G_IO_HUP | G_IO_ERR, err_cb, f);
+}
+
+static gboolean
+exited (gpointer data)
+{
+  Fixture *f = data;
+
+  if (!f->exited && waitpid (f->pid, &f->wait_status, WNOHANG) == f->pid)
+    f->exited = TRUE;
+  return f->exited;
+}
+
+/* Waits for the client to exit and returns its exit status (-1 if killed). */
+static int
+wait_exit (Fixture *f,
+           guint    timeout_ms)
+{
+  if (!om_test_wait_until (exited, f, timeout_ms))
+    {
+      g_test_message ("output so far:\n%s\nstderr:\n%s", f->out->str, f->err->str);
+      g_error ("openmeet-tui did not exit within %u ms", timeout_ms);
+    }
+  /* Collect what was still in flight. */
+  spin (100);
+  return WIFEXITED (f->wait_status) ? WEXITSTATUS (f->wait_status) : -1;
+}
+
+static void
+type (Fixture    *f,
+      const char *text)
+{
+  gsize len = strlen (text);
+  gsize done = 0;
+
+  while (done < len)
+    {
+      ssize_t n = write (f->master, text + done, len - done);
+
+      if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        {
+          spin (10);
+          continue;
+        }
+      g_assert_cmpint (n, >, 0);
+      done += (gsize) n;
+    }
+}
+
+typedef struct {
+  Fixture    *f;
+  const char *needle;
+} OutputWait;
+
+static gboolean
+output_has (gpointer data)
+{
+  OutputWait *w = data;
+
+  return strstr (w->f->out->str, w->needle) != NULL;
+}
+
+static void
+wait_output (Fixture    *f,
+             const char *needle)
+{
+  OutputWait wait = { f, needle };
+
+  if (!om_test_wait_until (output_has, &wait, WAIT_MS))
+    {
+      g_test_message ("output so far:\n%s\nstderr:\n%s", f->out->str, f->err->str);
+      g_error ("\"%s\" never appeared on the terminal", needle);
+    }
+}
+
+/* The line of the output holding @needle (owned), without its line end. */
+static char *
+line_with (Fixture    *f,
+           const char *needle)
+{
+  g_auto(GStrv) lines = g_strsplit (f->out->str, "\n", -1);
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (strstr (lines[i], needle) != NULL)
+      return g_strdup (g_strchomp (lines[i]));
+  return NULL;
+}
+
+/* Waits until the client signed in and opened the room. */
+static void
+wait_room_open (Fixture *f)
+{
+  wait_output (f, "== Terminal talk");
+}
+
+static void
+bob_says (Fixture    *f,
+          const char *body)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonNode) content = NULL;
+  g_autoptr(JsonNode) reply = NULL;
+  g_autofree char *json = NULL;
+  g_autofree char *room = g_uri_escape_string (f->room_id, NULL, FALSE);
+  g_autofree char *path = g_strdup_printf ("/_matrix/client/v3/rooms/%s/send/m.room.message/t%u",
+                                           room, ++f->txn);
+  guint status = 0;
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "msgtype");
+  json_builder_add_string_value (builder, "m.text");
+  json_builder_set_member_name (builder, "body");
+  json_builder_add_string_value (builder, body);
+  json_builder_end_object (builder);
+  content = json_builder_get_root (builder);
+  json = json_to_string (content, FALSE);
+  reply = om_test_hs_request (f->hs, "PUT", path, f->bob_token, json, &status);
+  g_assert_cmpuint (status, ==, 200);
+}
+
+/* Bodies of Alice's messages in the room, oldest first, as Bob's /messages shows them. */
+static GPtrArray *
+alice_bodies (Fixture *f)
+{
+  g_autofree char *room = g_uri_escape_string (f->room_id, NULL, FALSE);
+  g_autofree char *path = g_strdup_printf ("/_matrix/client/v3/rooms/%s/messages?dir=b&limit=100", room);
+  g_autoptr(JsonNode) reply = NULL;
+  GPtrArray *bodies = g_ptr_array_new_with_free_func (g_free);
+  JsonArray *chunk;
+  guint status = 0;
+
+  reply = om_test_hs_request (f->hs, "GET", path, f->bob_token, NULL, &status);
+  g_assert_cmpuint (status, ==, 200);
+  chunk = json_object_get_array_member (json_node_get_object (reply), "chunk");
+  /* dir=b: newest first. */
+  for (guint i = json_array_get_length (chunk); i > 0; i--)
+    {
+      JsonObject *event = json_array_get_object_element (chunk, i - 1);
+      JsonObject *content;
+
+      if (g_strcmp0 (json_object_get_string_member_with_default (event, "type", ""), "m.room.message") != 0 ||
+          g_strcmp0 (json_object_get_string_member_with_default (event, "sender", ""), f->alice_id) != 0)
+        continue;
+      content = json_object_get_object_member (event, "content");
+      g_ptr_array_add (bodies, g_strdup (json_object_get_string_member_with_default (content, "body", "")));
+    }
+  return bodies;
+}
+
+typedef struct {
+  Fixture    *f;
+  const char *body;
+} SentWait;
+
+static gboolean
+bob_sees (gpointer data)
+{
+  SentWait *w = data;
+  g_autoptr(GPtrArray) bodies = alice_bodies (w->f);
+
+  return g_ptr_array_find_with_equal_func (bodies, w->body, g_str_equal, NULL);
+}
+
+static gboolean
+bob_sees_slowly (gpointer data)
+{
+  /* Polls the server at most every 100 ms. */
+  spin (100);
+  return bob_sees (data);
+}
+
+static void
+test_receive (Fixture       *f,
+              gconstpointer  data)
+{
+  g_autofree char *line = NULL;
+  g_autofree char *expected = NULL;
+
+  spawn_client (f, PASSWORD);
+  wait_room_open (f);
+
+  bob_says (f, "Hello Alice, are you there?");
+  wait_output (f, "Hello Alice, are you there?");
+  line = line_with (f, "Hello Alice, are you there?");
+  g_test_message ("line: %s", line);
+  g_assert_nonnull (strstr (line, "<bob"));
+  expected = g_strdup ("> Hello Alice, are you there?");
+  g_assert_true (g_str_has_suffix (line, expected));
+  g_assert_true (strstr (line, "<bob") < strstr (line, expected));
+
+  type (f, "/quit\n");
+  g_assert_cmpint (wait_exit (f, WAIT_MS), ==, 0);
+}
+
+static void
+test_send (Fixture       *f,
+           gconstpointer  data)
+{
+  SentWait wait = { f, "Hi Bob, typed in a terminal" };
+
+  spawn_client (f, PASSWORD);
+  wait_room_open (f);
+
+  type (f, "Hi Bob, typed in a terminal\n");
+  g_assert_true (om_test_wait_until (bob_sees_slowly, &wait, WAIT_MS));
+
+  /* A leading "//" sends a literal "/". */
+  type (f, "//not a command\n");
+  wait.body = "/not a command";
+  g_assert_true (om_test_wait_until (bob_sees_slowly, &wait, WAIT_MS));
+
+  type (f, "/quit\n");
+  g_assert_cmpint (wait_exit (f, WAIT_MS), ==, 0);
+
+  /* Sent once each, in order. */
+  {
+    g_autoptr(GPtrArray) bodies = alice_bodies (f);
+
+    g_assert_cmpuint (bodies->len, ==, 2);
+    g_assert_cmpstr (g_ptr_array_index (bodies, 0), ==, "Hi Bob, typed in a terminal");
+    g_assert_cmpstr (g_ptr_array_index (bodies, 1), ==, "/not a command");
+  }
+}
+
+/* Fails if @what holds anything that steers a terminal: ESC, BEL or any other
+ * C0 control but line ends and tab, DEL, C1 controls (as UTF-8 or as raw
+ * bytes), bidi overrides/isolates, or a run of more than
+ * OM_TUI_MAX_COMBINING combining marks. */
+static void
+assert_terminal_safe (const char *name,
+                      GString    *what)
+{
+  const char *p = what->str;
+  const char *end = what->str + what->len;
+  guint run = 0;
+  guint longest = 0;
+
+  g_assert_null (memchr (what->str, 0x1b, what->len));
+  g_assert_null (memchr (what->str, 0x07, what->len));
+  for (gsize i = 0; i < what->len; i++)
+    {
+      guchar c = (guchar) what->str[i];
+
+      if ((c < 0x20 && c != '\n' && c != '\r' && c != '\t') || c == 0x7f)
+        g_error ("%s: control byte 0x%02x at %" G_GSIZE_FORMAT, name, c, i);
+    }
+
+  /* Anything not UTF-8 could be a raw C1 byte to the terminal. */
+  if (!g_utf8_validate_len (what->str, what->len, NULL))
+    g_error ("%s: not valid UTF-8", name);
+
+  for (; p < end; p = g_utf8_next_char (p))
+    {
+      gunichar ch = g_utf8_get_char (p);
+
+      if (ch >= 0x80 && ch <= 0x9f)
+        g_error ("%s: C1 control U+%04X", name, ch);
+      if ((ch >= 0x202a && ch <= 0x202e) || (ch >= 0x2066 && ch <= 0x2069) || ch == 0x200e || ch == 0x200f)
+        g_error ("%s: bidi control U+%04X", name, ch);
+      if (g_unichar_ismark (ch))
+        {
+          run++;
+          longest = MAX (longest, run);
+        }
+      else
+        run = 0;
+    }
+  g_assert_cmpuint (longest, <=, OM_TUI_MAX_COMBINING);
+}
+
+static void
+test_hostile_body (Fixture       *f,
+                   gconstpointer  data)
+{
+  g_autoptr(GString) body = g_string_new (NULL);
+  g_autofree char *line = NULL;
+  g_autofree char *decoded_name = NULL;
+
+  spawn_client (f, PASSWORD);
+  wait_room_open (f);
+
+  /* Clear the screen and retitle the window; right-to-left override; a C1
+   * CSI (U+009B) that 8-bit terminals obey; DEL; then 10,000 combining acute
+   * accents on one letter, and a marker to wait for. */
+  g_string_append (body, "start\x1b[2J\x1b]0;pwned\x07 mid \xe2\x80\xae" "desrever" "\xc2\x9b" "31m red\x7f e");
+  for (guint i = 0; i < 10000; i++)
+    g_string_append (body, "\xcc\x81");
+  g_string_append (body, " end-of-hostile");
+  g_assert_true (g_utf8_validate (body->str, body->len, NULL));
+  bob_says (f, body->str);
+
+  wait_output (f, "end-of-hostile");
+  /* And something after it, so the whole line is surely out. */
+  bob_says (f, "all clear");
+  wait_output (f, "all clear");
+
+  line = line_with (f, "end-of-hostile");
+  g_assert_nonnull (strstr (line, "<bob"));
+  /* The harmless text survives. */
+  g_assert_nonnull (strstr (line, "start"));
+  g_assert_nonnull (strstr (line, "pwned"));
+  g_assert_nonnull (strstr (line, "desrever"));
+  /* The combining run is cut short: the line is short. */
+  g_assert_cmpuint (strlen (line), <, 200);
+
+  assert_terminal_safe ("terminal output", f->out);
+
+  type (f, "/quit\n");
+  g_assert_cmpint (wait_exit (f, WAIT_MS), ==, 0);
+  assert_terminal_safe ("terminal output", f->out);
+  assert_terminal_safe ("stderr", f->err);
+}
+
+static void
+test_quit (Fixture       *f,
+           gconstpointer  data)
+{
+  gint64 started;
+
+  spawn_client (f, PASSWORD);
+  wait_room_open (f);
+  started = g_get_monotonic_time ();
+  type (f, "/quit\n");
+  g_assert_cmpint (wait_exit (f, WAIT_MS), ==, 0);
+  /* Promptly: nothing was queued. */
+  g_assert_cmpint (g_get_monotonic_time () - started, <, 5 * G_USEC_PER_SEC);
+  g_assert_null (strstr (f->out->str, "sign-in failed"));
+}
+
+static void
+test_wrong_password (Fixture       *f,
+                     gconstpointer  data)
+{
+  int status;
+
+  spawn_client (f, "not-alices-password");
+  status = wait_exit (f, WAIT_MS);
+  g_test_message ("output:\n%s", f->out->str);
+  g_assert_cmpint (status, !=, 0);
+  g_assert_true (WIFEXITED (f->wait_status));
+  g_assert_nonnull (strstr (f->out->str, "sign-in failed"));
+  /* Neither password is echoed back. */
+  g_assert_null (strstr (f->out->str, "not-alices-password"));
+  g_assert_null (strstr (f->err->str, "not-alices-password"));
+  g_assert_null (strstr (f->out->str, "== Terminal talk"));
+}
+
+static void
+test_eof_drains (Fixture       *f,
+                 gconstpointer  data)
+{
+  g_autoptr(GPtrArray) bodies = NULL;
+  int status;
+
+  spawn_client (f, PASSWORD);
+  wait_room_open (f);
+
+  /* The server turns the first sends away (transiently): the messages stay
+   * queued and are retried.  Quitting before they went out would lose them. */
+  om_test_hs_add_fault (f->hs, "{\"path\":\"/send/\",\"method\":\"PUT\",\"action\":\"error\","
+                               "\"status\":503,\"count\":2}");
+  type (f, "first queued line\nsecond queued line\n");
+  spin (200);
+  /* Ctrl-D at the start of a line: end of input. */
+  type (f, "\x04");
+
+  status = wait_exit (f, 30000);
+  g_test_message ("output:\n%s\nstderr:\n%s", f->out->str, f->err->str);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_null (strstr (f->out->str, "still queued"));
+
+  bodies = alice_bodies (f);
+  g_assert_cmpuint (bodies->len, ==, 2);
+  g_assert_cmpstr (g_ptr_array_index (bodies, 0), ==, "first queued line");
+  g_assert_cmpstr (g_ptr_array_index (bodies, 1), ==, "second queued line");
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add ("/tui-line/receive", Fixture, NULL, fixture_setup, test_receive, fixture_teardown);
+  g_test_add ("/tui-line/send", Fixture, NULL, fixture_setup, test_send, fixture_teardown);
+  g_test_add ("/tui-line/hostile-body", Fixture, NULL, fixture_setup, test_hostile_body, fixture_teardown);
+  g_test_add ("/tui-line/quit", Fixture, NULL, fixture_setup, test_quit, fixture_teardown);
+  g_test_add ("/tui-line/wrong-password", Fixture, NULL, fixture_setup, test_wrong_password, fixture_teardown);
+  g_test_add ("/tui-line/eof-drains", Fixture, NULL, fixture_setup, test_eof_drains, fixture_teardown);
+
+  return g_test_run ();
+}
