@@ -31,6 +31,21 @@ call (OmTestHs   *hs,
   return node;
 }
 
+/* call() for requests whose answer does not matter beyond its status. */
+static void
+call_void (OmTestHs   *hs,
+           const char *method,
+           const char *path,
+           const char *token,
+           const char *body,
+           guint       expected_status)
+{
+  JsonNode *node = call (hs, method, path, token, body, expected_status);
+
+  if (node)
+    json_node_unref (node);
+}
+
 static JsonObject *
 obj (JsonNode *node)
 {
@@ -110,7 +125,7 @@ join (OmTestHs   *hs,
 {
   g_autofree char *room = esc (room_id);
   g_autofree char *path = g_strdup_printf (V3 "/join/%s", room);
-  g_autoptr(JsonNode) res = call (hs, "POST", path, token, "{}", 200);
+  call_void (hs, "POST", path, token, "{}", 200);
 }
 
 static JsonNode *
@@ -623,7 +638,7 @@ test_sync_shapes (void)
   for (guint i = 0; i < 3; i++)
     {
       g_autofree char *txn = g_strdup_printf ("s%u", i);
-      g_autofree char *id = send_text (hs, alice, room_id, txn, "lazy");
+      g_free (send_text (hs, alice, room_id, txn, "lazy"));
     }
 
   /* Lazy loading: members of the timeline's senders plus our own, and a
@@ -682,6 +697,87 @@ test_sync_shapes (void)
 }
 
 static void
+test_membership_and_redaction (void)
+{
+  OmTestHs *hs = shared_hs;
+  g_autofree char *bob_id = NULL, *carol_id = NULL;
+  g_autofree char *alice = new_user (hs, NULL, NULL);
+  g_autofree char *bob = new_user (hs, NULL, &bob_id);
+  g_autofree char *carol = new_user (hs, NULL, &carol_id);
+  g_autofree char *room_id = create_room (hs, alice, "{\"preset\":\"public_chat\",\"name\":\"Open\"}");
+  g_autofree char *room = esc (room_id);
+  g_autofree char *bob_json = g_strdup_printf ("{\"user_id\":\"%s\",\"reason\":\"test\"}", bob_id);
+  g_autofree char *carol_json = g_strdup_printf ("{\"user_id\":\"%s\"}", carol_id);
+  g_autofree char *kick = g_strdup_printf (V3 "/rooms/%s/kick", room);
+  g_autofree char *ban = g_strdup_printf (V3 "/rooms/%s/ban", room);
+  g_autofree char *unban = g_strdup_printf (V3 "/rooms/%s/unban", room);
+  g_autofree char *invite = g_strdup_printf (V3 "/rooms/%s/invite", room);
+  g_autofree char *join_path = g_strdup_printf (V3 "/join/%s", room);
+  g_autofree char *bob_esc = esc (bob_id);
+  g_autofree char *name_path = g_strdup_printf (V3 "/profile/%s/displayname", bob_esc);
+  g_autofree char *event_id = NULL, *event_esc = NULL, *redact = NULL, *event_path = NULL;
+  g_autofree char *since = NULL, *text = NULL;
+  g_autoptr(JsonNode) r = NULL;
+  g_autoptr(JsonNode) first = NULL;
+  SyncJob job = { 0 };
+  GThread *thread;
+
+  join (hs, bob, room_id);
+  r = call (hs, "POST", kick, bob, carol_json, 403);   /* power 0 */
+  g_clear_pointer (&r, json_node_unref);
+  r = call (hs, "POST", kick, alice, bob_json, 200);
+  g_clear_pointer (&r, json_node_unref);
+  join (hs, bob, room_id);                              /* public: may rejoin */
+  r = call (hs, "POST", ban, alice, bob_json, 200);
+  g_clear_pointer (&r, json_node_unref);
+  r = call (hs, "POST", join_path, bob, "{}", 403);
+  assert_error (r, "M_FORBIDDEN");
+  g_clear_pointer (&r, json_node_unref);
+  r = call (hs, "POST", unban, alice, bob_json, 200);
+  g_clear_pointer (&r, json_node_unref);
+  join (hs, bob, room_id);
+
+  /* Redaction strips the content and says why. */
+  event_id = send_text (hs, bob, room_id, "r1", "oops");
+  event_esc = esc (event_id);
+  redact = g_strdup_printf (V3 "/rooms/%s/redact/%s/red1", room, event_esc);
+  r = call (hs, "PUT", redact, alice, "{\"reason\":\"spam\"}", 200);
+  g_clear_pointer (&r, json_node_unref);
+  event_path = g_strdup_printf (V3 "/rooms/%s/event/%s", room, event_esc);
+  r = call (hs, "GET", event_path, bob, NULL, 200);
+  g_assert_cmpuint (json_object_get_size (json_object_get_object_member (obj (r), "content")), ==, 0);
+  g_assert_true (json_object_has_member (json_object_get_object_member (obj (r), "unsigned"), "redacted_because"));
+  g_clear_pointer (&r, json_node_unref);
+
+  /* A display name change reaches the room as a member event. */
+  first = do_sync (hs, alice, NULL, 0, NULL);
+  since = next_batch (first);
+  r = call (hs, "PUT", name_path, bob, "{\"displayname\":\"Robert\"}", 200);
+  g_clear_pointer (&r, json_node_unref);
+  r = do_sync (hs, alice, since, 0, NULL);
+  text = json_to_string (json_object_get_member (joined_room (r, room_id), "timeline"), FALSE);
+  g_assert_nonnull (strstr (text, "\"displayname\":\"Robert\""));
+  g_clear_pointer (&r, json_node_unref);
+
+  /* An invite wakes the invitee's long-poll. */
+  g_clear_pointer (&first, json_node_unref);
+  first = do_sync (hs, carol, NULL, 0, NULL);
+  job.hs = hs;
+  job.token = carol;
+  job.since = next_batch (first);
+  job.timeout = 10000;
+  thread = g_thread_new ("sync", sync_thread, &job);
+  g_usleep (200 * 1000);
+  r = call (hs, "POST", invite, alice, carol_json, 200);
+  g_thread_join (thread);
+  g_assert_cmpint (job.elapsed_ms, <, 1000);
+  g_assert_true (json_object_has_member (json_object_get_object_member (
+    json_object_get_object_member (obj (job.result), "rooms"), "invite"), room_id));
+  json_node_unref (job.result);
+  g_free (job.since);
+}
+
+static void
 test_pagination (void)
 {
   OmTestHs *hs = shared_hs;
@@ -701,7 +797,7 @@ test_pagination (void)
     {
       g_autofree char *txn = g_strdup_printf ("p%u", i);
       g_autofree char *text = g_strdup_printf ("Bulk message %u", i + 1);
-      g_autofree char *id = send_text (hs, alice, room_id, txn, text);
+      g_free (send_text (hs, alice, room_id, txn, text));
     }
   res = do_sync (hs, alice, since, 0, "{\"room\":{\"timeline\":{\"limit\":10}}}");
   timeline = json_object_get_object_member (joined_room (res, room_id), "timeline");
@@ -868,9 +964,11 @@ test_expire_token (void)
   g_autofree char *user_id = NULL;
   g_autofree char *token = new_user (hs, NULL, &user_id);
   g_autofree char *body = g_strdup_printf ("{\"user_id\":\"%s\"}", user_id);
-  g_autoptr(JsonNode) ok = call (hs, "GET", V3 "/account/whoami", token, NULL, 200);
-  g_autoptr(JsonNode) ctl = call (hs, "POST", "/_test/expire_token", NULL, body, 200);
-  g_autoptr(JsonNode) expired = call (hs, "GET", V3 "/account/whoami", token, NULL, 401);
+  g_autoptr(JsonNode) expired = NULL;
+
+  call_void (hs, "GET", V3 "/account/whoami", token, NULL, 200);
+  call_void (hs, "POST", "/_test/expire_token", NULL, body, 200);
+  expired = call (hs, "GET", V3 "/account/whoami", token, NULL, 401);
 
   assert_error (expired, "M_UNKNOWN_TOKEN");
   g_assert_true (json_object_get_boolean_member (obj (expired), "soft_logout"));
@@ -890,14 +988,17 @@ static void
 test_refresh_tokens (void)
 {
   OmTestHs *hs = shared_hs;
-  g_autofree char *user_id = om_test_hs_create_user (hs, "refresher", "pw", FALSE);
-  g_autoptr(JsonNode) login = call (hs, "POST", V3 "/login", NULL,
-                                    "{\"type\":\"m.login.password\",\"identifier\":{\"type\":\"m.id.user\","
-                                    "\"user\":\"refresher\"},\"password\":\"pw\",\"refresh_token\":true}", 200);
-  const char *at0 = json_object_get_string_member (obj (login), "access_token");
-  const char *rt0 = json_object_get_string_member (obj (login), "refresh_token");
+  g_autoptr(JsonNode) login = NULL;
+  const char *at0;
+  const char *rt0;
   g_autoptr(JsonNode) first = NULL, second = NULL, spent = NULL, current = NULL, r = NULL;
 
+  g_free (om_test_hs_create_user (hs, "refresher", "pw", FALSE));
+  login = call (hs, "POST", V3 "/login", NULL,
+                "{\"type\":\"m.login.password\",\"identifier\":{\"type\":\"m.id.user\","
+                "\"user\":\"refresher\"},\"password\":\"pw\",\"refresh_token\":true}", 200);
+  at0 = json_object_get_string_member (obj (login), "access_token");
+  rt0 = json_object_get_string_member (obj (login), "refresh_token");
   g_assert_cmpint (json_object_get_int_member (obj (login), "expires_in_ms"), >, 0);
   first = refresh (hs, rt0, 200);
   g_assert_true (json_object_has_member (obj (first), "expires_in_ms"));
@@ -1351,14 +1452,13 @@ replay_file (const char          *file,
                              om_test_hs_login (r.hs, prelogin[i], "<redacted>", NULL));
     }
   if (g_str_equal (file, "sync-initial-and-incremental.json"))
-    {
-      g_autoptr(JsonNode) ok = call (r.hs, "POST", "/_test/config", NULL, "{\"sync_cache_ms\":120000}", 200);
-    }
+    call_void (r.hs, "POST", "/_test/config", NULL, "{\"sync_cache_ms\":120000}", 200);
   if (g_str_equal (file, "errors.json"))
     {
       g_autofree char *mallory = om_test_hs_user_id (r.hs, "mallory");
       g_autofree char *rl = g_strdup_printf ("{\"user_id\":\"%s\",\"burst\":2,\"per_second\":0.5}", mallory);
-      g_autoptr(JsonNode) ok = call (r.hs, "POST", "/_test/ratelimit", NULL, rl, 200);
+
+      call_void (r.hs, "POST", "/_test/ratelimit", NULL, rl, 200);
     }
 
   for (guint i = first; i <= last && i < json_array_get_length (steps); i++)
@@ -1384,7 +1484,7 @@ replay_file (const char          *file,
             {
               g_autofree char *txn = g_strdup_printf ("bulk%u", m);
               g_autofree char *text = g_strdup_printf ("Bulk message %u", m);
-              g_autofree char *id = send_text (r.hs, g_hash_table_lookup (r.tokens, "alice"), room_id, txn, text);
+              g_free (send_text (r.hs, g_hash_table_lookup (r.tokens, "alice"), room_id, txn, text));
             }
         }
     }
@@ -1448,6 +1548,7 @@ main (int    argc,
   g_test_add_func ("/homeserver/long-poll", test_long_poll);
   g_test_add_func ("/homeserver/ephemeral", test_ephemeral);
   g_test_add_func ("/homeserver/sync-shapes", test_sync_shapes);
+  g_test_add_func ("/homeserver/membership-and-redaction", test_membership_and_redaction);
   g_test_add_func ("/homeserver/pagination", test_pagination);
   g_test_add_func ("/homeserver/faults", test_faults);
   g_test_add_func ("/homeserver/expire-token", test_expire_token);

@@ -63,6 +63,18 @@ spin (guint ms)
   om_test_wait_until (never, NULL, ms);
 }
 
+/* Shows what the client printed, escaped, on stderr (which the parent
+ * process passes through when a test runs isolated). */
+static void
+dump_client (Fixture    *f,
+             const char *why)
+{
+  g_autofree char *out = g_strescape (f->out->str, "\n");
+  g_autofree char *err = g_strescape (f->err->str, "\n");
+
+  g_printerr ("# %s\n--- terminal output ---\n%s\n--- stderr ---\n%s\n--- end ---\n", why, out, err);
+}
+
 static void
 fixture_setup (Fixture       *f,
                gconstpointer  data)
@@ -280,11 +292,17 @@ wait_exit (Fixture *f,
 {
   if (!om_test_wait_until (exited, f, timeout_ms))
     {
-      g_test_message ("output so far:\n%s\nstderr:\n%s", f->out->str, f->err->str);
+      dump_client (f, "no exit");
       g_error ("openmeet-tui did not exit within %u ms", timeout_ms);
     }
   /* Collect what was still in flight. */
   spin (100);
+  /* A critical is a bug in the client (and fatal under G_DEBUG=fatal-criticals). */
+  if (strstr (f->err->str, "CRITICAL") != NULL)
+    {
+      dump_client (f, "critical");
+      g_assert_null (strstr (f->err->str, "CRITICAL"));
+    }
   return WIFEXITED (f->wait_status) ? WEXITSTATUS (f->wait_status) : -1;
 }
 
@@ -330,7 +348,7 @@ wait_output (Fixture    *f,
 
   if (!om_test_wait_until (output_has, &wait, WAIT_MS))
     {
-      g_test_message ("output so far:\n%s\nstderr:\n%s", f->out->str, f->err->str);
+      dump_client (f, "missing output");
       g_error ("\"%s\" never appeared on the terminal", needle);
     }
 }
@@ -380,6 +398,19 @@ bob_says (Fixture    *f,
   g_assert_cmpuint (status, ==, 200);
 }
 
+/* PUT @json to @path as Bob. */
+static void
+put_json (Fixture    *f,
+          const char *path,
+          const char *json)
+{
+  g_autoptr(JsonNode) reply = NULL;
+  guint status = 0;
+
+  reply = om_test_hs_request (f->hs, "PUT", path, f->bob_token, json, &status);
+  g_assert_cmpuint (status, ==, 200);
+}
+
 /* Bodies of Alice's messages in the room, oldest first, as Bob's /messages shows them. */
 static GPtrArray *
 alice_bodies (Fixture *f)
@@ -424,11 +455,34 @@ bob_sees (gpointer data)
 }
 
 static gboolean
-bob_sees_slowly (gpointer data)
+bob_sees_or_exited (gpointer data)
 {
+  SentWait *w = data;
+
   /* Polls the server at most every 100 ms. */
   spin (100);
-  return bob_sees (data);
+  return bob_sees (data) || exited (w->f);
+}
+
+/* Waits until Bob can read @body from Alice; fails at once if the client died. */
+static void
+wait_sent (Fixture    *f,
+           const char *body)
+{
+  SentWait wait = { f, body };
+
+  if (!om_test_wait_until (bob_sees_or_exited, &wait, WAIT_MS))
+    {
+      dump_client (f, "not sent");
+      g_error ("\"%s\" never reached the server", body);
+    }
+  if (!bob_sees (&wait))
+    {
+      spin (100);
+      dump_client (f, "exited early");
+      g_error ("openmeet-tui exited (wait status 0x%x) before \"%s\" reached the server",
+               f->wait_status, body);
+    }
 }
 
 static void
@@ -444,7 +498,6 @@ test_receive (Fixture       *f,
   bob_says (f, "Hello Alice, are you there?");
   wait_output (f, "Hello Alice, are you there?");
   line = line_with (f, "Hello Alice, are you there?");
-  g_test_message ("line: %s", line);
   g_assert_nonnull (strstr (line, "<bob"));
   expected = g_strdup ("> Hello Alice, are you there?");
   g_assert_true (g_str_has_suffix (line, expected));
@@ -458,18 +511,15 @@ static void
 test_send (Fixture       *f,
            gconstpointer  data)
 {
-  SentWait wait = { f, "Hi Bob, typed in a terminal" };
-
   spawn_client (f, PASSWORD);
   wait_room_open (f);
 
   type (f, "Hi Bob, typed in a terminal\n");
-  g_assert_true (om_test_wait_until (bob_sees_slowly, &wait, WAIT_MS));
+  wait_sent (f, "Hi Bob, typed in a terminal");
 
   /* A leading "//" sends a literal "/". */
   type (f, "//not a command\n");
-  wait.body = "/not a command";
-  g_assert_true (om_test_wait_until (bob_sees_slowly, &wait, WAIT_MS));
+  wait_sent (f, "/not a command");
 
   type (f, "/quit\n");
   g_assert_cmpint (wait_exit (f, WAIT_MS), ==, 0);
@@ -565,6 +615,24 @@ test_hostile_body (Fixture       *f,
   /* The combining run is cut short: the line is short. */
   g_assert_cmpuint (strlen (line), <, 200);
 
+  /* Names and topics come from the network too. */
+  {
+    g_autofree char *user = g_uri_escape_string (f->bob_id, NULL, FALSE);
+    g_autofree char *room = g_uri_escape_string (f->room_id, NULL, FALSE);
+    g_autofree char *profile = g_strdup_printf ("/_matrix/client/v3/profile/%s/displayname", user);
+    g_autofree char *topic = g_strdup_printf ("/_matrix/client/v3/rooms/%s/state/m.room.topic", room);
+
+    put_json (f, profile, "{\"displayname\":\"\\u001b[2Jevil\\u0007 bob\\u202e\\u0085\"}");
+    put_json (f, topic, "{\"topic\":\"\\u001b]0;topic-pwned\\u0007 calm topic\\u009b2J\"}");
+  }
+  bob_says (f, "after the rename");
+  wait_output (f, "after the rename");
+  wait_output (f, "calm topic");
+  g_free (line);
+  line = line_with (f, "after the rename");
+  g_assert_nonnull (strstr (line, "evil"));
+  g_assert_nonnull (strstr (line, " bob"));
+
   assert_terminal_safe ("terminal output", f->out);
 
   type (f, "/quit\n");
@@ -597,7 +665,8 @@ test_wrong_password (Fixture       *f,
 
   spawn_client (f, "not-alices-password");
   status = wait_exit (f, WAIT_MS);
-  g_test_message ("output:\n%s", f->out->str);
+  if (status == 0 || strstr (f->out->str, "sign-in failed") == NULL)
+    dump_client (f, "wrong password");
   g_assert_cmpint (status, !=, 0);
   g_assert_true (WIFEXITED (f->wait_status));
   g_assert_nonnull (strstr (f->out->str, "sign-in failed"));
@@ -627,7 +696,8 @@ test_eof_drains (Fixture       *f,
   type (f, "\x04");
 
   status = wait_exit (f, 30000);
-  g_test_message ("output:\n%s\nstderr:\n%s", f->out->str, f->err->str);
+  if (status != 0 || strstr (f->out->str, "still queued") != NULL)
+    dump_client (f, "drain");
   g_assert_cmpint (status, ==, 0);
   g_assert_null (strstr (f->out->str, "still queued"));
 
@@ -637,18 +707,87 @@ test_eof_drains (Fixture       *f,
   g_assert_cmpstr (g_ptr_array_index (bodies, 1), ==, "second queued line");
 }
 
+static void
+test_membership_lines (Fixture       *f,
+                       gconstpointer  data)
+{
+  g_autofree char *carol_id = om_test_hs_create_user (f->hs, "carol", "carols-password", FALSE);
+  g_autofree char *room = g_uri_escape_string (f->room_id, NULL, FALSE);
+  g_autofree char *path = g_strdup_printf ("/_matrix/client/v3/rooms/%s/invite", room);
+  g_autofree char *body = g_strdup_printf ("{\"user_id\":\"%s\"}", carol_id);
+  g_autofree char *alice_line = NULL;
+  g_autofree char *carol_line = NULL;
+  g_autoptr(JsonNode) reply = NULL;
+  guint status = 0;
+
+  spawn_client (f, PASSWORD);
+  wait_room_open (f);
+
+  /* From history: Bob invited Alice.  The line is about Alice, not Bob. */
+  wait_output (f, "invite");
+  spin (100);
+  alice_line = line_with (f, "invite");
+  g_assert_nonnull (alice_line);
+  if (strstr (alice_line, "alice") == NULL)
+    dump_client (f, "invite line");
+  g_assert_nonnull (strstr (alice_line, "alice"));
+
+  /* Live: Bob invites Carol. */
+  reply = om_test_hs_request (f->hs, "POST", path, f->bob_token, body, &status);
+  g_assert_cmpuint (status, ==, 200);
+  wait_output (f, "carol");
+  carol_line = line_with (f, "carol");
+  g_assert_nonnull (strstr (carol_line, "invite"));
+
+  type (f, "/quit\n");
+  g_assert_cmpint (wait_exit (f, WAIT_MS), ==, 0);
+}
+
+/* Each test runs in a child process of its own, so that one client bug
+ * does not hide the results of the tests after it. */
+typedef struct {
+  const char *path;
+  void      (*func) (Fixture *f, gconstpointer data);
+} TuiTest;
+
+static const TuiTest tui_tests[] = {
+  { "/tui-line/receive", test_receive },
+  { "/tui-line/quit", test_quit },
+  { "/tui-line/wrong-password", test_wrong_password },
+  { "/tui-line/hostile-body", test_hostile_body },
+  { "/tui-line/send", test_send },
+  { "/tui-line/eof-drains", test_eof_drains },
+  { "/tui-line/membership-lines", test_membership_lines },
+};
+
+static void
+run_isolated (gconstpointer data)
+{
+  const TuiTest *test = data;
+
+  if (g_test_subprocess ())
+    {
+      Fixture f = { 0 };
+
+      fixture_setup (&f, NULL);
+      test->func (&f, NULL);
+      fixture_teardown (&f, NULL);
+      return;
+    }
+  /* A failed child fails this test only; the next ones still run. */
+  g_test_set_nonfatal_assertions ();
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+}
+
 int
 main (int    argc,
       char **argv)
 {
   g_test_init (&argc, &argv, NULL);
 
-  g_test_add ("/tui-line/receive", Fixture, NULL, fixture_setup, test_receive, fixture_teardown);
-  g_test_add ("/tui-line/send", Fixture, NULL, fixture_setup, test_send, fixture_teardown);
-  g_test_add ("/tui-line/hostile-body", Fixture, NULL, fixture_setup, test_hostile_body, fixture_teardown);
-  g_test_add ("/tui-line/quit", Fixture, NULL, fixture_setup, test_quit, fixture_teardown);
-  g_test_add ("/tui-line/wrong-password", Fixture, NULL, fixture_setup, test_wrong_password, fixture_teardown);
-  g_test_add ("/tui-line/eof-drains", Fixture, NULL, fixture_setup, test_eof_drains, fixture_teardown);
+  for (guint i = 0; i < G_N_ELEMENTS (tui_tests); i++)
+    g_test_add_data_func (tui_tests[i].path, &tui_tests[i], run_isolated);
 
   return g_test_run ();
 }

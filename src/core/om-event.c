@@ -412,6 +412,16 @@ om_event_get_body (OmEvent *self)
 }
 
 const char *
+om_event_get_content_string (OmEvent    *self,
+                             const char *key)
+{
+  g_return_val_if_fail (OM_IS_EVENT (self), NULL);
+  g_return_val_if_fail (key != NULL, NULL);
+
+  return object_get_string (self->content, key);
+}
+
+const char *
 om_event_get_txn_id (OmEvent *self)
 {
   g_return_val_if_fail (OM_IS_EVENT (self), NULL);

@@ -54,6 +54,9 @@ char         *om_event_to_string          (OmEvent      *self);
 /* content.msgtype / content.body when they are strings, else NULL. */
 const char   *om_event_get_msgtype        (OmEvent      *self);
 const char   *om_event_get_body           (OmEvent      *self);
+/* content[@key] when it is a string, else NULL (hostile content is safe). */
+const char   *om_event_get_content_string (OmEvent    *self,
+                                           const char *key);
 /* unsigned.transaction_id (only for our own device's events), or the local
  * echo's txnId. */
 const char   *om_event_get_txn_id         (OmEvent      *self);

@@ -392,12 +392,15 @@ om_session_apply_account_data (OmSession *self,
       JsonNode *node = json_array_get_element (events, i);
       JsonObject *event;
       JsonNode *content;
+      JsonNode *type;
 
       if (!JSON_NODE_HOLDS_OBJECT (node))
         continue;
       event = json_node_get_object (node);
       content = json_object_get_member (event, "content");
-      if (g_strcmp0 (json_object_get_string_member_with_default (event, "type", ""), "m.direct") == 0 &&
+      type = json_object_get_member (event, "type");
+      if (type != NULL && JSON_NODE_HOLDS_VALUE (type) &&
+          g_strcmp0 (json_node_get_string (type), "m.direct") == 0 &&
           content != NULL && JSON_NODE_HOLDS_OBJECT (content))
         apply_direct (self, json_node_get_object (content));
     }

@@ -34,6 +34,7 @@ typedef struct {
   OmTimeline       *timeline;     /* borrowed from room */
   GDataInputStream *input;        /* owned */
   GCancellable     *cancellable;  /* owned */
+  char             *last_day;     /* owned: the day of the last printed event */
   GHashTable       *printed;      /* OmEvent* already printed (owned refs, so no address reuse) */
   int               status;
   gboolean          input_done;
@@ -67,11 +68,44 @@ quit (LineClient *client,
   g_main_loop_quit (client->loop);
 }
 
+/* "Alice joined", "Alice invited Bob" … from an m.room.member event. */
+static char *
+describe_membership (LineClient *client,
+                     OmEvent    *event,
+                     const char *who)
+{
+  const char *membership = om_event_get_content_string (event, "membership");
+  const char *target_id = om_event_get_state_key (event);
+  g_autofree char *target_name = NULL;
+  g_autofree char *target = NULL;
+
+  target_name = om_room_dup_member_display_name (client->room, target_id ? target_id : "");
+  target = om_tui_sanitize (target_name, NULL);
+
+  if (g_strcmp0 (target_id, om_event_get_sender (event)) == 0)
+    {
+      if (g_strcmp0 (membership, "join") == 0)
+        return g_strdup_printf ("%s joined", who);
+      if (g_strcmp0 (membership, "leave") == 0)
+        return g_strdup_printf ("%s left", who);
+      if (g_strcmp0 (membership, "knock") == 0)
+        return g_strdup_printf ("%s asked to join", who);
+    }
+  if (g_strcmp0 (membership, "invite") == 0)
+    return g_strdup_printf ("%s invited %s", who, target);
+  if (g_strcmp0 (membership, "ban") == 0)
+    return g_strdup_printf ("%s banned %s", who, target);
+  if (g_strcmp0 (membership, "leave") == 0)
+    return g_strdup_printf ("%s removed %s", who, target);
+  return g_strdup_printf ("%s changed the membership of %s", who, target);
+}
+
 static void
 print_event (LineClient *client,
              OmEvent    *event)
 {
   g_autoptr(GDateTime) time = NULL;
+  g_autofree char *day = NULL;
   g_autofree char *when = NULL;
   g_autofree char *name = NULL;
   g_autofree char *who = NULL;
@@ -84,6 +118,16 @@ print_event (LineClient *client,
   g_hash_table_add (client->printed, g_object_ref (event));
 
   time = g_date_time_new_from_unix_local (om_event_get_origin_server_ts (event) / 1000);
+  if (time != NULL)
+    {
+      day = g_date_time_format (time, "%A %e %B %Y");
+      if (g_strcmp0 (day, client->last_day) != 0)
+        {
+          say ("--- %s ---", day);
+          g_free (client->last_day);
+          client->last_day = g_strdup (day);
+        }
+    }
   when = time ? g_date_time_format (time, "%H:%M") : g_strdup ("--:--");
   name = om_room_dup_member_display_name (client->room, om_event_get_sender (event));
   who = om_tui_sanitize (name, NULL);
@@ -100,20 +144,18 @@ print_event (LineClient *client,
     }
   else if (g_strcmp0 (type, "m.room.member") == 0)
     {
-      const char *membership = NULL;
-      JsonObject *content = om_event_get_content (event);
-
-      if (json_object_has_member (content, "membership"))
-        membership = json_object_get_string_member_with_default (content, "membership", NULL);
-      body = om_tui_sanitize (membership ? membership : "changed membership", NULL);
-      say ("[%s] -- %s: %s", when, who, body);
+      body = describe_membership (client, event, who);
+      say ("[%s] -- %s", when, body);
     }
   else if (g_strcmp0 (type, "m.room.topic") == 0)
     {
-      JsonObject *content = om_event_get_content (event);
-
-      body = om_tui_sanitize (json_object_get_string_member_with_default (content, "topic", ""), " ");
+      body = om_tui_sanitize (om_event_get_content_string (event, "topic"), " ");
       say ("[%s] -- %s set the topic: %s", when, who, body);
+    }
+  else if (g_strcmp0 (type, "m.room.name") == 0)
+    {
+      body = om_tui_sanitize (om_event_get_content_string (event, "name"), " ");
+      say ("[%s] -- %s renamed the room: %s", when, who, body);
     }
 }
 
@@ -321,7 +363,7 @@ handle_line (LineClient *client,
     OmEvent *echo = om_room_send_message (client->room, "m.text", line[0] == '/' ? line + 1 : line);
 
     if (echo != NULL)
-      g_signal_connect_object (echo, "notify::send-state", G_CALLBACK (echo_state_cb), client, 0);
+      g_signal_connect (echo, "notify::send-state", G_CALLBACK (echo_state_cb), client);
   }
 }
 
@@ -497,6 +539,7 @@ om_tui_line_run (OmTuiLineOptions *options)
   g_clear_object (&client.session);
   g_clear_object (&client.cancellable);
   g_clear_pointer (&client.printed, g_hash_table_unref);
+  g_free (client.last_day);
   g_main_loop_unref (client.loop);
 
   return client.status;

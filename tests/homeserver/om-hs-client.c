@@ -1088,8 +1088,8 @@ h_presence (OmHsRequest *req)
           om_hs_reply_error (req->msg, 400, "M_INVALID_PARAM", "Invalid presence state");
           return;
         }
-      om_hs_presence_set (req->hs, req->user_id, presence, om_hs_json_str (body, "status_msg"),
-                          json_object_has_member (body, "status_msg"));
+      /* Like Synapse, an update without status_msg clears it. */
+      om_hs_presence_set (req->hs, req->user_id, presence, om_hs_json_str (body, "status_msg"), TRUE);
       om_hs_reply_empty (req->msg);
     }
   else
@@ -1270,13 +1270,10 @@ om_hs_route_client (OmHsRequest *req,
   g_auto(GStrv) raw = g_strsplit (rest, "/", -1);
   guint n = g_strv_length (raw);
 
+  /* The path is already decoded (see process()). */
   req->segs = g_new0 (char *, n + 1);
   for (guint i = 0; i < n; i++)
-    {
-      req->segs[i] = g_uri_unescape_string (raw[i], NULL);
-      if (req->segs[i] == NULL)
-        req->segs[i] = g_strdup (raw[i]);
-    }
+    req->segs[i] = g_strdup (raw[i]);
   *out_method_ok = TRUE;
   for (guint i = 0; i < G_N_ELEMENTS (routes); i++)
     {

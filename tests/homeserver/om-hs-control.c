@@ -20,6 +20,8 @@ om_hs_fault_free (OmHsFault *fault)
   g_free (fault->method);
   g_free (fault->errcode);
   g_free (fault->raw_body);
+  g_free (fault->content_type);
+  g_free (fault->error);
   g_free (fault);
 }
 
@@ -51,6 +53,8 @@ om_hs_fault_match (OmHs       *hs,
       copy->method = g_strdup (f->method);
       copy->errcode = g_strdup (f->errcode);
       copy->raw_body = g_strdup (f->raw_body);
+      copy->content_type = g_strdup (f->content_type);
+      copy->error = g_strdup (f->error);
       if (f->count > 0 && --f->count == 0)
         {
           hs->faults = g_list_delete_link (hs->faults, l);
@@ -190,6 +194,14 @@ c_faults (OmHs              *hs,
   f->status = (guint) int_or (body, "status", 500);
   f->errcode = g_strdup (str_or (body, "errcode", NULL));
   f->raw_body = g_strdup (str_or (body, "raw_body", NULL));
+  f->error = g_strdup (str_or (body, "error", "Injected fault"));
+  f->content_type = g_strdup (str_or (body, "content_type", NULL));
+  if (f->raw_body && f->content_type == NULL)
+    {
+      g_autoptr(JsonNode) parsed = json_from_string (f->raw_body, NULL);
+
+      f->content_type = g_strdup (parsed ? "application/json" : "text/html");
+    }
   f->retry_after_ms = int_or (body, "retry_after_ms", 200);
   f->delay_ms = (guint) int_or (body, "delay_ms", 300);
   f->count = (gint) int_or (body, "count", 1);

@@ -94,8 +94,7 @@ put_state (OmHs       *hs,
            const char *state_key,
            JsonObject *content)
 {
-  g_autoptr(OmHsEvent) ev = om_hs_send_state (hs, room_id, sender, type, state_key, content);
-
+  om_hs_event_free (om_hs_send_state (hs, room_id, sender, type, state_key, content));
   json_object_unref (content);
 }
 

@@ -5,6 +5,7 @@
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #define G_LOG_DOMAIN "om-hs"
+#define PACKAGE_VERSION_STRING "0.1"
 
 #include "om-hs.h"
 
@@ -329,6 +330,8 @@ process (OmHs              *hs,
         om_hs_reply_error (msg, 405, "M_UNRECOGNIZED", "Unrecognized request");
       return FALSE;
     }
+  /* libsoup 3 decodes the path (also in the message's GUri), so an escaped
+   * '/' inside a segment looks like a separator; Matrix IDs never hold one. */
   if (g_str_has_prefix (path, "/_matrix/client/v1/"))
     {
       /* The few v1 endpoints share the routing table, marked "@v1". */
@@ -376,22 +379,33 @@ drop_connection (SoupServerMessage *msg)
 typedef struct
 {
   OmHs              *hs;
-  SoupServerMessage *msg;
+  SoupServerMessage *msg;     /* owned ref */
   char              *path;
   GHashTable        *query;
+  guint              source_id;
 } OmHsDelayed;
+
+static void
+delayed_free (OmHsDelayed *d)
+{
+  if (d->source_id)
+    g_source_remove (d->source_id);
+  g_object_unref (d->msg);
+  g_free (d->path);
+  g_clear_pointer (&d->query, g_hash_table_unref);
+  g_free (d);
+}
 
 static gboolean
 delayed_cb (gpointer user_data)
 {
   OmHsDelayed *d = user_data;
 
+  d->source_id = 0;
+  d->hs->delayed = g_list_remove (d->hs->delayed, d);
   if (!process (d->hs, d->msg, d->path, d->query))
     soup_server_message_unpause (d->msg);
-  g_object_unref (d->msg);
-  g_free (d->path);
-  g_clear_pointer (&d->query, g_hash_table_unref);
-  g_free (d);
+  delayed_free (d);
   return G_SOURCE_REMOVE;
 }
 
@@ -434,12 +448,12 @@ server_cb (SoupServer        *server,
       if (fault->raw_body)
         {
           soup_server_message_set_status (msg, fault->status, NULL);
-          soup_server_message_set_response (msg, "text/html", SOUP_MEMORY_COPY,
+          soup_server_message_set_response (msg, fault->content_type, SOUP_MEMORY_COPY,
                                             fault->raw_body, strlen (fault->raw_body));
         }
       else
         om_hs_reply_error (msg, fault->status, fault->errcode ? fault->errcode : "M_UNKNOWN",
-                           "Injected fault");
+                           fault->error);
       break;
     case OM_HS_FAULT_RATELIMIT:
       {
@@ -469,7 +483,8 @@ server_cb (SoupServer        *server,
         d->path = g_strdup (path);
         d->query = query ? g_hash_table_ref (query) : NULL;
         soup_server_message_pause (msg);
-        g_timeout_add (fault->delay_ms, delayed_cb, d);
+        d->source_id = g_timeout_add (fault->delay_ms, delayed_cb, d);
+        hs->delayed = g_list_prepend (hs->delayed, d);
       }
       break;
     case OM_HS_FAULT_NONE:
@@ -564,7 +579,7 @@ main (int    argc,
   hs->token_lifetime_ms = 300000;
   hs->demo = demo;
 
-  hs->server = soup_server_new ("server-header", "Synapse/1.94.0 (om-test-homeserver)", NULL);
+  hs->server = soup_server_new ("server-header", "om-test-homeserver/" PACKAGE_VERSION_STRING, NULL);
   soup_server_add_handler (hs->server, NULL, server_cb, hs, NULL);
   if (!listen_on (hs, (guint) port, &error))
     {
@@ -602,6 +617,7 @@ main (int    argc,
   g_source_remove (sigint);
   om_hs_demo_shutdown (hs);
   om_hs_waiters_cancel_all (hs);
+  g_list_free_full (g_steal_pointer (&hs->delayed), (GDestroyNotify) delayed_free);
   om_hs_typing_clear_all (hs);
   soup_server_disconnect (hs->server);
   g_clear_object (&hs->server);

@@ -79,6 +79,7 @@ struct _OmHs
   GRand       *rand;           /* seeded RNG for fault probabilities */
   GHashTable  *ratelimits;     /* user_id -> OmHsRateLimit* */
   GList       *waiters;        /* parked /sync requests, OmHsWaiter* */
+  GList       *delayed;        /* requests held by a "delay" fault */
   guint        notify_idle;
   guint64      n_requests;
   guint64      n_connections;
@@ -379,6 +380,8 @@ typedef struct
   guint            status;
   char            *errcode;    /* owned */
   char            *raw_body;   /* owned */
+  char            *content_type; /* owned, for raw_body */
+  char            *error;      /* owned, the error text */
   gint64           retry_after_ms;
   guint            delay_ms;
   gint             count;      /* remaining; -1 = until cleared */

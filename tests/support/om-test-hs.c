@@ -413,13 +413,19 @@ void
 om_test_hs_add_fault (OmTestHs   *hs,
                       const char *rule_json)
 {
-  g_autoptr(JsonNode) res = control (hs, "POST", "/_test/faults", rule_json);
+  JsonNode *res = control (hs, "POST", "/_test/faults", rule_json);
+
+  if (res)
+    json_node_unref (res);
 }
 
 void
 om_test_hs_clear_faults (OmTestHs *hs)
 {
-  g_autoptr(JsonNode) res = control (hs, "DELETE", "/_test/faults", NULL);
+  JsonNode *res = control (hs, "DELETE", "/_test/faults", NULL);
+
+  if (res)
+    json_node_unref (res);
 }
 
 void
