@@ -4,6 +4,7 @@
  */
 #define G_LOG_DOMAIN "om-outbox"
 
+#include "om-backoff.h"
 #include "om-error.h"
 #include "om-event.h"
 #include "om-http.h"
@@ -371,17 +372,6 @@ room_queue_next (RoomQueue *queue)
   return NULL;
 }
 
-static guint
-retry_delay_ms (guint attempts)
-{
-  guint ceiling = RETRY_BASE_MS;
-
-  for (guint i = 1; i < attempts && ceiling < RETRY_MAX_MS; i++)
-    ceiling *= 2;
-  ceiling = MIN (ceiling, RETRY_MAX_MS);
-  return ceiling / 2 + g_random_int_range (0, ceiling / 2 + 1);
-}
-
 static gboolean
 retry_cb (gpointer user_data)
 {
@@ -474,7 +464,7 @@ send_cb (GObject      *source,
 
       item->attempts++;
       delay = retry_after >= 0 ? (guint) MIN (retry_after, (gint64) RETRY_MAX_MS * 4)
-                               : retry_delay_ms (item->attempts);
+                               : om_backoff_delay_ms (item->attempts, RETRY_BASE_MS, RETRY_MAX_MS);
       g_debug ("send failed (%s), retry %u in %u ms", error->message, item->attempts, delay);
       om_event_set_send_state (item->echo, OM_SEND_STATE_QUEUED, error->message);
       queue->retry_id = g_timeout_add (delay, retry_cb, queue);

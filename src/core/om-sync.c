@@ -4,6 +4,7 @@
  */
 #define G_LOG_DOMAIN "om-sync"
 
+#include "om-backoff.h"
 #include "om-error.h"
 #include "om-http.h"
 #include "om-presence.h"
@@ -12,8 +13,7 @@
 #include "om-store.h"
 #include "om-sync.h"
 
-/* Back-off after failures: 0.5 s doubling up to 30 s, each delay drawn
- * uniformly from its upper half so that many clients do not retry in step. */
+/* Back-off after failures: 0.5 s doubling up to 30 s, with jitter. */
 #define BACKOFF_BASE_MS  500
 #define BACKOFF_MAX_MS 30000
 /* The server may hold a long-poll this much past its timeout. */
@@ -469,18 +469,6 @@ om_sync_apply_response (OmSync      *self,
 
 /* The loop */
 
-static guint
-backoff_delay_ms (guint failures)
-{
-  guint ceiling = BACKOFF_BASE_MS;
-
-  for (guint i = 1; i < failures && ceiling < BACKOFF_MAX_MS; i++)
-    ceiling *= 2;
-  ceiling = MIN (ceiling, BACKOFF_MAX_MS);
-
-  return ceiling / 2 + g_random_int_range (0, ceiling / 2 + 1);
-}
-
 static gboolean
 backoff_done_cb (gpointer user_data)
 {
@@ -501,7 +489,7 @@ schedule_retry (OmSync       *self,
   set_failures (self, self->failures + 1);
   set_error (self, error->message);
 
-  delay = backoff_delay_ms (self->failures);
+  delay = om_backoff_delay_ms (self->failures, BACKOFF_BASE_MS, BACKOFF_MAX_MS);
   if (retry_after >= 0)
     delay = (guint) MIN (retry_after, (gint64) BACKOFF_MAX_MS * 4);
 
