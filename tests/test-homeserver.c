@@ -1160,246 +1160,9 @@ test_demo (void)
 }
 
 /* Transcript replay: the recorded Synapse exchanges, re-played against the
- * test homeserver with IDs, tokens and the server name substituted.  The
- * status must match; for errors errcode and error text too, otherwise the
- * top-level keys of the body. */
-
-typedef struct
-{
-  OmTestHs   *hs;
-  GPtrArray  *from;            /* transcript strings, as in bodies */
-  GPtrArray  *to;              /* ours */
-  GPtrArray  *path_from;       /* the same, escaped as in paths */
-  GPtrArray  *path_to;
-  GHashTable *tokens;          /* actor -> access token */
-  gint64      retry_after_ms;  /* last 429's */
-} Replay;
-
-static char *
-esc_id (const char *s)
-{
-  /* As the transcript's client escaped IDs in paths: all but '!'. */
-  return g_uri_escape_string (s, "!", FALSE);
-}
-
-static void
-replay_map (Replay     *r,
-            const char *from,
-            const char *to)
-{
-  g_ptr_array_add (r->path_from, esc_id (from));
-  g_ptr_array_add (r->path_to, esc_id (to));
-  g_ptr_array_add (r->from, g_strdup (from));
-  g_ptr_array_add (r->to, g_strdup (to));
-}
-
-static char *
-subst_pairs (const char *text,
-             GPtrArray  *from,
-             GPtrArray  *to)
-{
-  char *out = g_strdup (text);
-  g_autoptr(GArray) order = g_array_new (FALSE, FALSE, sizeof (guint));
-
-  /* Longest first, so IDs are replaced before the bare server name. */
-  for (guint i = 0; i < from->len; i++)
-    g_array_append_val (order, i);
-  for (guint i = 0; i < order->len; i++)
-    for (guint j = i + 1; j < order->len; j++)
-      if (strlen (from->pdata[g_array_index (order, guint, j)]) >
-          strlen (from->pdata[g_array_index (order, guint, i)]))
-        {
-          guint t = g_array_index (order, guint, i);
-          g_array_index (order, guint, i) = g_array_index (order, guint, j);
-          g_array_index (order, guint, j) = t;
-        }
-  for (guint k = 0; k < order->len; k++)
-    {
-      guint i = g_array_index (order, guint, k);
-      g_auto(GStrv) parts = g_strsplit (out, from->pdata[i], -1);
-
-      g_free (out);
-      out = g_strjoinv (to->pdata[i], parts);
-    }
-  return out;
-}
-
-static char *
-replay_subst (Replay     *r,
-              const char *text)
-{
-  return subst_pairs (text, r->from, r->to);
-}
-
-static char *
-replay_subst_path (Replay     *r,
-                   const char *path)
-{
-  g_autofree char *escaped = subst_pairs (path, r->path_from, r->path_to);
-
-  return subst_pairs (escaped, r->from, r->to);
-}
-
-static char *
-step_actor (const char *step)
-{
-  gsize n;
-
-  if (step[0] != '[')
-    return NULL;
-  n = strcspn (step + 1, "]");
-  return g_strndup (step + 1, n);
-}
-
-static void
-assert_same_keys (JsonObject *expected,
-                  JsonObject *actual,
-                  const char *step)
-{
-  GList *keys = json_object_get_members (expected);
-
-  for (GList *l = keys; l; l = l->next)
-    if (!json_object_has_member (actual, l->data))
-      g_error ("%s: response lacks \"%s\"", step, (char *) l->data);
-  g_list_free (keys);
-  keys = json_object_get_members (actual);
-  for (GList *l = keys; l; l = l->next)
-    if (!json_object_has_member (expected, l->data))
-      g_error ("%s: response has an extra \"%s\"", step, (char *) l->data);
-  g_list_free (keys);
-}
-
-/* Learns our equivalents of the transcript's pagination tokens. */
-static void
-replay_map_tokens (Replay     *r,
-                   JsonObject *e,
-                   JsonObject *a)
-{
-  static const char *keys[] = { "next_batch", "start", "end" };
-
-  for (guint i = 0; i < G_N_ELEMENTS (keys); i++)
-    if (json_object_has_member (e, keys[i]) && json_object_has_member (a, keys[i]))
-      replay_map (r, json_object_get_string_member (e, keys[i]), json_object_get_string_member (a, keys[i]));
-  if (json_object_has_member (e, "rooms") && json_object_has_member (a, "rooms") &&
-      JSON_NODE_HOLDS_OBJECT (json_object_get_member (e, "rooms")) &&
-      json_object_has_member (json_object_get_object_member (e, "rooms"), "join") &&
-      json_object_has_member (json_object_get_object_member (a, "rooms"), "join"))
-    {
-      JsonObject *ej = json_object_get_object_member (json_object_get_object_member (e, "rooms"), "join");
-      JsonObject *aj = json_object_get_object_member (json_object_get_object_member (a, "rooms"), "join");
-      GList *ek = json_object_get_values (ej), *ak = json_object_get_values (aj);
-
-      for (GList *x = ek, *y = ak; x && y; x = x->next, y = y->next)
-        {
-          JsonObject *et = json_object_get_object_member (json_node_get_object (x->data), "timeline");
-          JsonObject *at = json_object_get_object_member (json_node_get_object (y->data), "timeline");
-
-          replay_map (r, json_object_get_string_member (et, "prev_batch"),
-                      json_object_get_string_member (at, "prev_batch"));
-        }
-      g_list_free (ek);
-      g_list_free (ak);
-    }
-}
-
-static void
-replay_step (Replay     *r,
-             JsonObject *ex)
-{
-  const char *step = json_object_get_string_member (ex, "step");
-  const char *method = json_object_get_string_member (ex, "method");
-  guint expected_status = (guint) json_object_get_int_member (ex, "status");
-  JsonNode *req_body = json_object_get_member (ex, "request_body");
-  JsonNode *res_body = json_object_get_member (ex, "response_body");
-  g_autofree char *actor = step_actor (step);
-  g_autofree char *path = replay_subst_path (r, json_object_get_string_member (ex, "path"));
-  g_autofree char *body = NULL;
-  /* Steps without an actor were made by alice's first session. */
-  const char *token = g_hash_table_lookup (r->tokens, actor ? actor : "alice");
-  g_autoptr(JsonNode) res = NULL;
-  guint status = 0;
-
-  if (strstr (path, "access_token=<redacted>"))
-    {
-      g_autofree char *t = esc ((const char *) g_hash_table_lookup (r->tokens, "alice"));
-      g_auto(GStrv) parts = g_strsplit (path, "<redacted>", -1);
-
-      g_free (path);
-      path = g_strjoinv (t, parts);
-    }
-  else if (g_str_equal (step, "unknown access token"))
-    token = "syt_unknown";
-  else if (g_str_equal (step, "missing access token"))
-    token = NULL;
-
-  if (req_body && !JSON_NODE_HOLDS_NULL (req_body))
-    {
-      g_autofree char *raw = JSON_NODE_HOLDS_VALUE (req_body) ? g_strdup (json_node_get_string (req_body))
-                                                              : json_to_string (req_body, FALSE);
-      g_autofree char *big = g_strnfill (70000, 'x');
-      g_auto(GStrv) parts = g_strsplit (raw, "<70000 x \\\"x\\\" (omitted)>", -1);
-      g_autofree char *expanded = g_strjoinv (big, parts);
-
-      body = replay_subst (r, expanded);
-      if (strstr (step, "wrong password"))
-        {
-          g_auto(GStrv) pw = g_strsplit (body, "<redacted>", -1);
-
-          g_free (body);
-          body = g_strjoinv ("not-the-password", pw);
-        }
-    }
-  if (strstr (step, "after waiting"))
-    g_usleep ((r->retry_after_ms + 50) * 1000);
-
-  res = om_test_hs_request (r->hs, method, path, token, body, &status);
-  if (status != expected_status)
-    {
-      g_autofree char *text = res ? json_to_string (res, FALSE) : g_strdup ("(no JSON)");
-      g_error ("%s: %s %s: expected %u, got %u %s", step, method, path, expected_status, status, text);
-    }
-  if (res_body == NULL || !JSON_NODE_HOLDS_OBJECT (res_body))
-    return;
-  g_assert_nonnull (res);
-  if (json_object_has_member (json_node_get_object (res_body), "errcode"))
-    {
-      JsonObject *e = json_node_get_object (res_body);
-      g_autofree char *error = replay_subst (r, json_object_get_string_member (e, "error"));
-
-      g_assert_cmpstr (json_object_get_string_member (obj (res), "errcode"), ==,
-                       json_object_get_string_member (e, "errcode"));
-      g_assert_cmpstr (json_object_get_string_member (obj (res), "error"), ==, error);
-      if (json_object_has_member (e, "soft_logout"))
-        g_assert_cmpint (json_object_get_boolean_member (obj (res), "soft_logout"), ==,
-                         json_object_get_boolean_member (e, "soft_logout"));
-      if (json_object_has_member (e, "retry_after_ms"))
-        r->retry_after_ms = json_object_get_int_member (obj (res), "retry_after_ms");
-      return;
-    }
-  if (strstr (path, "/sync") || strstr (path, "/hierarchy"))
-    om_test_assert_same_shape (res_body, res, step);
-  else
-    assert_same_keys (json_node_get_object (res_body), obj (res), step);
-  replay_map_tokens (r, json_node_get_object (res_body), obj (res));
-  if (json_object_has_member (obj (res), "room_id"))
-    replay_map (r, json_object_get_string_member (json_node_get_object (res_body), "room_id"),
-                json_object_get_string_member (obj (res), "room_id"));
-  if (json_object_has_member (obj (res), "session"))
-    replay_map (r, json_object_get_string_member (json_node_get_object (res_body), "session"),
-                json_object_get_string_member (obj (res), "session"));
-  if (actor && json_object_has_member (obj (res), "access_token"))
-    {
-      /* "[alice] POST login (a second device …)" serves "[alice, second device]". */
-      g_autofree char *key = strstr (step, "second device") ? g_strdup_printf ("%s, second device", actor)
-                                                             : g_strdup (actor);
-
-      if (!g_hash_table_contains (r->tokens, key))
-        g_hash_table_insert (r->tokens, g_steal_pointer (&key),
-                             g_strdup (json_object_get_string_member (obj (res), "access_token")));
-    }
-}
-
-/* Replays the steps of @file whose index is in [first, last] and whose step
+ * test homeserver (see om_test_replay_step()).
+ *
+ * Replays the steps of @file whose index is in [first, last] and whose step
  * text contains none of @skip. */
 static void
 replay_file (const char          *file,
@@ -1412,7 +1175,8 @@ replay_file (const char          *file,
   g_autofree char *path = NULL;
   g_autoptr(JsonParser) parser = json_parser_new ();
   g_autoptr(GError) error = NULL;
-  Replay r = { 0 };
+  OmTestReplay *r;
+  OmTestHs *hs;
   JsonArray *steps;
 
   if (dir == NULL)
@@ -1425,16 +1189,13 @@ replay_file (const char          *file,
     g_error ("%s: %s", path, error->message);
   steps = json_node_get_array (json_parser_get_root (parser));
 
-  r.hs = om_test_hs_start (NULL);
-  r.from = g_ptr_array_new_with_free_func (g_free);
-  r.to = g_ptr_array_new_with_free_func (g_free);
-  r.path_from = g_ptr_array_new_with_free_func (g_free);
-  r.path_to = g_ptr_array_new_with_free_func (g_free);
-  r.tokens = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  replay_map (&r, "http://127.0.0.1:8018", om_test_hs_get_url (r.hs));
-  replay_map (&r, "matrix.openmeet.test", om_test_hs_get_server_name (r.hs));
-  /* Shorter long-polls than the recording's 5 s. */
-  replay_map (&r, "timeout=5000", "timeout=300");
+  hs = om_test_hs_start (NULL);
+  /* Steps without an actor were made by alice's first session, or by the
+   * server admin in the admin API transcript. */
+  r = om_test_replay_new (hs, g_str_equal (file, "admin-api.json") ? "admin" : "alice");
+  /* Initial syncs there carry rooms and state of the earlier transcripts. */
+  if (g_str_equal (file, "e2ee-keys.json"))
+    om_test_replay_set_loose (r, "GET initial sync");
 
   /* Transcript users, with the transcript's (redacted) password. */
   for (guint i = 0; prelogin && prelogin[i]; i++)
@@ -1444,21 +1205,47 @@ replay_file (const char          *file,
       g_autoptr(JsonNode) created = NULL;
 
       display[0] = g_ascii_toupper (display[0]);
-      body = g_strdup_printf ("{\"username\":\"%s\",\"password\":\"<redacted>\",\"displayname\":\"%s\"}",
-                              prelogin[i], display);
-      created = call (r.hs, "POST", "/_test/users", NULL, body, 200);
+      body = g_strdup_printf ("{\"username\":\"%s\",\"password\":\"<redacted>\",\"displayname\":\"%s\","
+                              "\"admin\":%s}", prelogin[i], display,
+                              g_str_equal (prelogin[i], "admin") ? "true" : "false");
+      created = call (hs, "POST", "/_test/users", NULL, body, 200);
       if (!g_str_equal (prelogin[i], "alice") || !g_str_equal (file, "discovery-login.json"))
-        g_hash_table_insert (r.tokens, g_strdup (prelogin[i]),
-                             om_test_hs_login (r.hs, prelogin[i], "<redacted>", NULL));
+        {
+          g_autofree char *token = om_test_hs_login (hs, prelogin[i], "<redacted>", NULL);
+          om_test_replay_set_token (r, prelogin[i], token);
+        }
     }
   if (g_str_equal (file, "sync-initial-and-incremental.json"))
-    call_void (r.hs, "POST", "/_test/config", NULL, "{\"sync_cache_ms\":120000}", 200);
+    call_void (hs, "POST", "/_test/config", NULL, "{\"sync_cache_ms\":120000}", 200);
+  if (g_str_equal (file, "admin-api.json"))
+    {
+      /* What the earlier transcripts left on the recorded server. */
+      const char *alice = om_test_replay_get_token (r, "alice");
+      const char *bob = om_test_replay_get_token (r, "bob");
+
+      g_free (create_room (hs, alice, "{\"name\":\"Acme Tenant\",\"preset\":\"public_chat\","
+                                        "\"room_alias_name\":\"acme-tenant\",\"creation_content\":{\"type\":\"m.space\"}}"));
+      g_free (create_room (hs, alice, "{\"name\":\"Acme Hiking Group\"}"));
+      g_free (create_room (hs, bob, "{\"name\":\"Bob's room\"}"));
+    }
+  if (g_str_equal (file, "e2ee-keys.json"))
+    {
+      /* Alice and Bob share a room, so key changes concern each other. */
+      g_autofree char *bob_id = om_test_hs_user_id (hs, "bob");
+      g_autofree char *body = g_strdup_printf ("{\"invite\":[\"%s\"]}", bob_id);
+      g_autofree char *room_id = create_room (hs, om_test_replay_get_token (r, "alice"), body);
+
+      join (hs, om_test_replay_get_token (r, "bob"), room_id);
+      /* Both were online already when this was recorded. */
+      json_node_unref (do_sync (hs, om_test_replay_get_token (r, "alice"), NULL, 0, NULL));
+      json_node_unref (do_sync (hs, om_test_replay_get_token (r, "bob"), NULL, 0, NULL));
+    }
   if (g_str_equal (file, "errors.json"))
     {
-      g_autofree char *mallory = om_test_hs_user_id (r.hs, "mallory");
+      g_autofree char *mallory = om_test_hs_user_id (hs, "mallory");
       g_autofree char *rl = g_strdup_printf ("{\"user_id\":\"%s\",\"burst\":2,\"per_second\":0.5}", mallory);
 
-      call_void (r.hs, "POST", "/_test/ratelimit", NULL, rl, 200);
+      call_void (hs, "POST", "/_test/ratelimit", NULL, rl, 200);
     }
 
   for (guint i = first; i <= last && i < json_array_get_length (steps); i++)
@@ -1472,11 +1259,11 @@ replay_file (const char          *file,
           skipped = TRUE;
       if (skipped)
         continue;
-      replay_step (&r, ex);
+      om_test_replay_step (r, ex);
       if (strstr (step, "message 1 of 30"))
         {
           /* The transcript left out messages 2..29: send them. */
-          g_autofree char *p = replay_subst_path (&r, json_object_get_string_member (ex, "path"));
+          g_autofree char *p = om_test_replay_subst_path (r, json_object_get_string_member (ex, "path"));
           g_auto(GStrv) segs = g_strsplit (p, "/", -1);
           g_autofree char *room_id = g_uri_unescape_string (segs[5], NULL);
 
@@ -1484,17 +1271,13 @@ replay_file (const char          *file,
             {
               g_autofree char *txn = g_strdup_printf ("bulk%u", m);
               g_autofree char *text = g_strdup_printf ("Bulk message %u", m);
-              g_free (send_text (r.hs, g_hash_table_lookup (r.tokens, "alice"), room_id, txn, text));
+              g_free (send_text (hs, om_test_replay_get_token (r, "alice"), room_id, txn, text));
             }
         }
     }
 
-  om_test_hs_free (r.hs);
-  g_ptr_array_unref (r.from);
-  g_ptr_array_unref (r.to);
-  g_ptr_array_unref (r.path_from);
-  g_ptr_array_unref (r.path_to);
-  g_hash_table_unref (r.tokens);
+  om_test_replay_free (r);
+  om_test_hs_free (hs);
 }
 
 static void
@@ -1522,6 +1305,24 @@ test_transcript_sync (void)
 
   /* With Synapse's response cache on, as when it was recorded. */
   replay_file ("sync-initial-and-incremental.json", 0, G_MAXUINT, NULL, users);
+}
+
+static void
+test_transcript_admin (void)
+{
+  const char *users[] = { "admin", "alice", "bob", "dave", "mallory", NULL };
+  /* Shared-secret registration is not modelled (admins come from /_test/users). */
+  const char *skip[] = { "shared-secret", "[setup] POST override_ratelimit for admin", NULL };
+
+  replay_file ("admin-api.json", 0, G_MAXUINT, skip, users);
+}
+
+static void
+test_transcript_e2ee (void)
+{
+  const char *users[] = { "alice", "bob", NULL };
+
+  replay_file ("e2ee-keys.json", 0, G_MAXUINT, NULL, users);
 }
 
 static void
@@ -1559,6 +1360,8 @@ main (int    argc,
   g_test_add_func ("/homeserver/transcript/errors", test_transcript_errors);
   g_test_add_func ("/homeserver/transcript/rooms-spaces", test_transcript_rooms);
   g_test_add_func ("/homeserver/transcript/sync", test_transcript_sync);
+  g_test_add_func ("/homeserver/transcript/admin-api", test_transcript_admin);
+  g_test_add_func ("/homeserver/transcript/e2ee-keys", test_transcript_e2ee);
 
   ret = g_test_run ();
   om_test_hs_free (shared_hs);

@@ -450,6 +450,7 @@ test_restart_from_store (Fixture       *f,
   g_assert_true (om_test_wait_until (int_set, &first, 10000));
   g_assert_cmpint (first, ==, 0);
 
+  wait.session = again;
   wait.body = "while you were out";
   g_assert_true (om_test_wait_until (body_arrived, &wait, 10000));
   g_assert_cmpuint (count_body (again, f->room_id, "before the restart"), ==, 1);

@@ -501,7 +501,14 @@ test_sync_follows_state (Fixture       *f,
   /* Bob goes invisible; his syncs from now on must not bring him back. */
   set_presence (f->bob, OM_PRESENCE_OFFLINE, NULL);
   wait.state = OM_PRESENCE_OFFLINE;
-  g_assert_true (om_test_wait_until (presence_is, &wait, WAIT_MS));
+  if (!om_test_wait_until (presence_is, &wait, WAIT_MS))
+    {
+      g_autofree char *now = server_presence (f, f->alice, f->bob_id, NULL);
+
+      /* "online" here: a /sync of Bob's without set_presence reached the
+       * server after the PUT, and set_presence=offline never undoes that. */
+      g_error ("Alice never saw Bob offline; the server has him %s", now);
+    }
 
   g_signal_connect (f->bob, "synced", G_CALLBACK (count_synced), &bob_synced);
   cwait = (CountWait) { &bob_synced, 3 };
@@ -530,6 +537,72 @@ test_sync_follows_state (Fixture       *f,
   g_assert_true (om_test_wait_until (state_is, &wait, WAIT_MS));
 }
 
+static void
+test_restored_from_store (Fixture       *f,
+                          gconstpointer  data)
+{
+  PresenceWait wait = { f->alice, f->bob_id, OM_PRESENCE_UNAVAILABLE, "on a train" };
+  g_autofree char *token = NULL;
+  g_autofree char *device = NULL;
+  g_autofree char *dir = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *status = NULL;
+  gint64 ago = 0;
+
+  set_presence (f->bob, OM_PRESENCE_UNAVAILABLE, "on a train");
+  g_assert_true (om_test_wait_until (presence_is, &wait, WAIT_MS));
+
+  /* Alice's next run knows it before any request. */
+  token = om_session_dup_access_token (f->alice);
+  device = g_strdup (om_session_get_device_id (f->alice));
+  dir = g_strdup (om_session_get_data_dir (f->alice));
+  g_clear_object (&f->alice);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  f->alice = om_session_new (dir);
+  g_assert_true (om_session_restore (f->alice, om_test_hs_get_url (f->hs), f->alice_id, device, token, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (om_presence_lookup (om_session_get_presence (f->alice), f->bob_id, &status, &ago, NULL),
+                   ==, OM_PRESENCE_UNAVAILABLE);
+  g_assert_cmpstr (status, ==, "on a train");
+  g_assert_cmpint (om_presence_lookup (om_session_get_presence (f->alice), "@nobody:example.org",
+                                       NULL, NULL, NULL), ==, OM_PRESENCE_UNKNOWN);
+}
+
+/* The race behind sync-follows-state's occasional failure, made certain:
+ * a /sync that left while Bob was online reaches the server after his
+ * PUT offline. */
+static void
+test_offline_survives_inflight_sync (Fixture       *f,
+                                     gconstpointer  data)
+{
+  PresenceWait wait = { f->alice, f->bob_id, OM_PRESENCE_ONLINE, NULL };
+  g_autofree char *on_server = NULL;
+  guint bob_synced = 0;
+  CountWait cwait;
+
+  g_assert_true (om_test_wait_until (presence_is, &wait, WAIT_MS));
+  g_signal_connect (f->bob, "synced", G_CALLBACK (count_synced), &bob_synced);
+
+  /* The server holds each /sync for a second before handling it. */
+  om_test_hs_add_fault (f->hs, "{\"path\":\"/sync\",\"action\":\"delay\",\"delay_ms\":1000,\"count\":-1}");
+  cwait = (CountWait) { &bob_synced, 1 };
+  g_assert_true (om_test_wait_until (counter_reached, &cwait, WAIT_MS));
+  /* Bob's next /sync has left (without set_presence: he is online). */
+  spin (100);
+  set_presence (f->bob, OM_PRESENCE_OFFLINE, NULL);
+  om_test_hs_clear_faults (f->hs);
+
+  /* Once that /sync and a few more have been handled, Bob is still offline. */
+  cwait = (CountWait) { &bob_synced, bob_synced + 3 };
+  g_assert_true (om_test_wait_until (counter_reached, &cwait, WAIT_MS));
+  spin (300);
+  on_server = server_presence (f, f->alice, f->bob_id, NULL);
+  g_assert_cmpstr (on_server, ==, "offline");
+  wait.state = OM_PRESENCE_OFFLINE;
+  g_assert_true (om_test_wait_until (presence_is, &wait, WAIT_MS));
+}
+
 int
 main (int    argc,
       char **argv)
@@ -546,6 +619,9 @@ main (int    argc,
   g_test_add_func ("/presence/lookup/unknown-user", test_unknown_user);
   g_test_add ("/presence/sessions/sync-follows-state", Fixture, NULL, fixture_setup, test_sync_follows_state, fixture_teardown);
   g_test_add ("/presence/sessions/set-reaches-other", Fixture, NULL, fixture_setup, test_set_reaches_other, fixture_teardown);
+  g_test_add ("/presence/sessions/restored-from-store", Fixture, NULL, fixture_setup, test_restored_from_store, fixture_teardown);
+  g_test_add ("/presence/sessions/offline-survives-inflight-sync", Fixture, NULL, fixture_setup,
+              test_offline_survives_inflight_sync, fixture_teardown);
 
   return g_test_run ();
 }

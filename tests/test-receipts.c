@@ -329,6 +329,35 @@ test_new_message (Fixture       *f,
   g_assert_cmpstr (on_server, ==, newest);
 }
 
+static void
+test_retry_after_failure (Fixture       *f,
+                          gconstpointer  data)
+{
+  OmReceipts *receipts = om_session_get_receipts (f->alice);
+  OmRoom *room = om_session_lookup_room (f->alice, f->room_id);
+  g_autofree char *newest = NULL;
+  ReceiptWait rwait;
+  CountWait cwait;
+
+  newest = g_strdup (bob_says (f, "did you get this?"));
+
+  /* The server fails the first attempt. */
+  om_test_hs_add_fault (f->hs, "{\"path\":\"/read_markers\",\"action\":\"error\","
+                               "\"status\":500,\"count\":1}");
+  cwait = (CountWait) { receipts, om_receipts_get_n_requests (receipts) + 1 };
+  om_room_mark_read (room);
+  g_assert_true (om_test_wait_until (n_requests_is, &cwait, WAIT_MS));
+  spin (500);
+
+  /* The user looks at the room again: the receipt must go out now, not
+   * only once someone says something new. */
+  cwait.n++;
+  om_room_mark_read (room);
+  g_assert_true (om_test_wait_until (n_requests_is, &cwait, 3000));
+  rwait = (ReceiptWait) { f->bob, f->room_id, f->alice_id, newest };
+  g_assert_true (om_test_wait_until (receipt_on, &rwait, WAIT_MS));
+}
+
 static gboolean
 fully_read_is (gpointer data)
 {
@@ -370,6 +399,7 @@ main (int    argc,
   g_test_add ("/receipts/nothing-new", Fixture, NULL, fixture_setup, test_nothing_new, fixture_teardown);
   g_test_add ("/receipts/new-message", Fixture, NULL, fixture_setup, test_new_message, fixture_teardown);
   g_test_add ("/receipts/fully-read-synced", Fixture, NULL, fixture_setup, test_fully_read_synced, fixture_teardown);
+  g_test_add ("/receipts/retry-after-failure", Fixture, NULL, fixture_setup, test_retry_after_failure, fixture_teardown);
 
   return g_test_run ();
 }

@@ -75,6 +75,19 @@ store_result (GObject      *source,
   *(GAsyncResult **) user_data = g_object_ref (result);
 }
 
+static gboolean
+never (gpointer data)
+{
+  return FALSE;
+}
+
+/* Runs the main loop for @ms. */
+static void
+spin (guint ms)
+{
+  om_test_wait_until (never, NULL, ms);
+}
+
 static void
 fixture_setup (Fixture       *f,
                gconstpointer  data)
@@ -178,6 +191,28 @@ whoami (Fixture     *f,
 
 /* Signing in */
 
+typedef struct {
+  guint    n;
+  gboolean first_initial;
+} Synced;
+
+static void
+record_synced (OmSession *session,
+               gboolean   initial,
+               Synced    *synced)
+{
+  if (synced->n == 0)
+    synced->first_initial = initial;
+  synced->n++;
+}
+
+static gboolean
+synced_once (gpointer data)
+{
+  return ((Synced *) data)->n > 0;
+}
+
+
 static void
 test_login_ok (Fixture       *f,
                gconstpointer  data)
@@ -222,6 +257,28 @@ test_login_ok (Fixture       *f,
     g_assert_cmpstr (stored_user, ==, f->alice_id);
     g_assert_cmpstr (stored_device, ==, om_session_get_device_id (f->alice));
   }
+}
+
+static void
+test_login_trailing_slash (Fixture       *f,
+                           gconstpointer  data)
+{
+  g_autofree char *dir = g_build_filename (f->dir, "alice", NULL);
+  /* As people type it, and as .well-known often gives it. */
+  g_autofree char *url = g_strconcat (om_test_hs_get_url (f->hs), "/", NULL);
+  g_autoptr(GError) error = NULL;
+  Synced synced = { 0, FALSE };
+
+  f->alice = om_session_new (dir);
+  error = try_login (f->alice, url, "alice", PASSWORD);
+  g_assert_no_error (error);
+  g_assert_cmpint (om_session_get_state (f->alice), ==, OM_SESSION_STATE_READY);
+  g_assert_cmpstr (om_session_get_user_id (f->alice), ==, f->alice_id);
+
+  /* And the requests after sign-in work too. */
+  g_signal_connect (f->alice, "synced", G_CALLBACK (record_synced), &synced);
+  start (f->alice);
+  g_assert_true (om_test_wait_until (synced_once, &synced, WAIT_MS));
 }
 
 static void
@@ -558,6 +615,44 @@ membership_is (gpointer data)
   return room != NULL && om_room_get_membership (room) == w->membership;
 }
 
+static gboolean
+room_is_direct (gpointer data)
+{
+  MembershipWait *w = data;
+  OmRoom *room = om_room_list_lookup (om_session_get_room_list (w->session), w->room_id);
+
+  return room != NULL && om_room_get_membership (room) == w->membership && om_room_get_is_direct (room);
+}
+
+static void
+test_create_direct (Fixture       *f,
+                    gconstpointer  data)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *room_id = NULL;
+  const char *invite[2] = { NULL, NULL };
+  MembershipWait wait;
+
+  f->alice = sign_in (f, "alice", "alice");
+  f->bob = sign_in (f, "bob", "bob");
+  start (f->alice);
+  start (f->bob);
+
+  invite[0] = f->bob_id;
+  om_session_create_room_async (f->alice, NULL, NULL, invite, TRUE, NULL, store_result, &result);
+  g_assert_true (om_test_wait_until (async_done, &result, WAIT_MS));
+  room_id = om_session_create_room_finish (f->alice, result, &error);
+  g_assert_no_error (error);
+
+  /* A direct chat on both sides: Bob's invite, and Alice's room. */
+  wait = (MembershipWait) { f->bob, room_id, OM_MEMBERSHIP_INVITE };
+  g_assert_true (om_test_wait_until (room_is_direct, &wait, WAIT_MS));
+  g_assert_cmpstr (om_room_get_inviter (om_session_lookup_room (f->bob, room_id)), ==, f->alice_id);
+  wait = (MembershipWait) { f->alice, room_id, OM_MEMBERSHIP_JOIN };
+  g_assert_true (om_test_wait_until (room_is_direct, &wait, WAIT_MS));
+}
+
 static void
 test_join (Fixture       *f,
            gconstpointer  data)
@@ -684,6 +779,24 @@ test_leave (Fixture       *f,
   g_assert_true (om_test_wait_until (async_done, &result, WAIT_MS));
   g_assert_false (om_session_leave_room_finish (f->bob, result, &error));
   g_assert_error (error, OM_ERROR, OM_ERROR_FORBIDDEN);
+  g_clear_error (&error);
+
+  /* Restored from the store, the room stays out of the list. */
+  {
+    g_autofree char *token = om_session_dup_access_token (f->bob);
+    g_autofree char *device = g_strdup (om_session_get_device_id (f->bob));
+    g_autofree char *data_dir = g_strdup (om_session_get_data_dir (f->bob));
+
+    g_clear_object (&f->bob);
+    while (g_main_context_iteration (NULL, FALSE))
+      ;
+    f->bob = om_session_new (data_dir);
+    g_assert_true (om_session_restore (f->bob, om_test_hs_get_url (f->hs), f->bob_id, device, token, &error));
+    g_assert_no_error (error);
+    g_assert_false (room_listed (f->bob, room_id));
+    g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (om_session_get_room_list (f->bob))), ==,
+                      before - 1);
+  }
 }
 
 static void
@@ -742,10 +855,7 @@ test_logout (Fixture       *f,
 
   /* Nothing keeps running: no more syncs after a while. */
   synced = 0;
-  {
-    guint never = 0;
-    om_test_wait_until (uint_positive, &never, 1500);
-  }
+  spin (1500);
   g_assert_cmpuint (synced, ==, 0);
   g_assert_cmpint (om_session_get_state (f->alice), ==, OM_SESSION_STATE_SIGNED_OUT);
 
@@ -754,6 +864,134 @@ test_logout (Fixture       *f,
   error = try_login (f->alice, om_test_hs_get_url (f->hs), f->alice_id, PASSWORD);
   g_assert_no_error (error);
   g_assert_cmpint (om_session_get_state (f->alice), ==, OM_SESSION_STATE_READY);
+}
+
+static gboolean
+state_online (gpointer data)
+{
+  return om_session_get_state (data) == OM_SESSION_STATE_ONLINE;
+}
+
+static void
+test_start_stop (Fixture       *f,
+                 gconstpointer  data)
+{
+  Synced synced = { 0, FALSE };
+  guint before;
+
+  f->alice = sign_in (f, "alice", "alice");
+  g_signal_connect (f->alice, "synced", G_CALLBACK (record_synced), &synced);
+  g_assert_cmpint (om_session_get_state (f->alice), ==, OM_SESSION_STATE_READY);
+
+  start (f->alice);
+  g_assert_cmpint (om_session_get_state (f->alice), ==, OM_SESSION_STATE_CONNECTING);
+  g_assert_true (om_test_wait_until (state_online, f->alice, WAIT_MS));
+  g_assert_true (om_test_wait_until (synced_once, &synced, WAIT_MS));
+  /* A new device's first sync is an initial one. */
+  g_assert_true (synced.first_initial);
+  g_assert_nonnull (om_sync_get_since (om_session_get_sync (f->alice)));
+  g_assert_null (om_session_get_sync_error (f->alice));
+
+  /* Long-polls keep coming while started… */
+  before = synced.n;
+  spin (2500);
+  g_assert_cmpuint (synced.n, >, before);
+
+  /* …and stop with om_session_stop. */
+  om_session_stop (f->alice);
+  g_assert_cmpint (om_session_get_state (f->alice), ==, OM_SESSION_STATE_READY);
+  g_assert_false (om_sync_get_running (om_session_get_sync (f->alice)));
+  before = synced.n;
+  spin (2500);
+  g_assert_cmpuint (synced.n, ==, before);
+}
+
+static void
+record_signed_out (OmSession    *session,
+                   const GError *error,
+                   GError      **out)
+{
+  g_assert_null (*out);
+  *out = g_error_copy (error);
+}
+
+static gboolean
+error_set (gpointer data)
+{
+  return *(GError **) data != NULL;
+}
+
+static void
+test_signed_out_by_server (Fixture       *f,
+                           gconstpointer  data)
+{
+  g_autoptr(GError) signed_out = NULL;
+  g_autoptr(JsonNode) reply = NULL;
+  g_autofree char *token = NULL;
+  Synced synced = { 0, FALSE };
+  guint status = 0;
+
+  f->alice = sign_in (f, "alice", "alice");
+  g_signal_connect (f->alice, "synced", G_CALLBACK (record_synced), &synced);
+  g_signal_connect (f->alice, "signed-out", G_CALLBACK (record_signed_out), &signed_out);
+  start (f->alice);
+  g_assert_true (om_test_wait_until (synced_once, &synced, WAIT_MS));
+
+  /* The device is signed out elsewhere (another client, an admin). */
+  token = om_session_dup_access_token (f->alice);
+  g_assert_nonnull (token);
+  g_test_expect_message ("om-session", G_LOG_LEVEL_WARNING, "*ended this session*");
+  g_clear_pointer (&reply, json_node_unref);
+  reply = om_test_hs_request (f->hs, "POST", "/_matrix/client/v3/logout", token, "{}", &status);
+  g_assert_cmpuint (status, ==, 200);
+
+  g_assert_true (om_test_wait_until (error_set, &signed_out, WAIT_MS));
+  g_test_assert_expected_messages ();
+  g_assert_error (signed_out, OM_ERROR, OM_ERROR_UNKNOWN_TOKEN);
+  g_assert_false (om_error_is_soft_logout (signed_out));
+  g_assert_cmpint (om_session_get_state (f->alice), ==, OM_SESSION_STATE_SIGNED_OUT);
+  g_assert_false (om_sync_get_running (om_session_get_sync (f->alice)));
+}
+
+static void
+test_soft_logout (Fixture       *f,
+                  gconstpointer  data)
+{
+  g_autoptr(GError) signed_out = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) reply = NULL;
+  g_autofree char *body = NULL;
+  g_autofree char *device = NULL;
+  g_autofree char *room_id = NULL;
+  Synced synced = { 0, FALSE };
+  ListedWait lwait;
+
+  f->alice = sign_in (f, "alice", "alice");
+  g_signal_connect (f->alice, "synced", G_CALLBACK (record_synced), &synced);
+  g_signal_connect (f->alice, "signed-out", G_CALLBACK (record_signed_out), &signed_out);
+  start (f->alice);
+  room_id = create_room (f->alice, "Kept through a soft logout", NULL, NULL);
+  lwait = (ListedWait) { f->alice, room_id, TRUE };
+  g_assert_true (om_test_wait_until (listed_is, &lwait, WAIT_MS));
+  device = g_strdup (om_session_get_device_id (f->alice));
+
+  /* The server lets the token expire: 401 M_UNKNOWN_TOKEN, soft_logout. */
+  g_test_expect_message ("om-session", G_LOG_LEVEL_WARNING, "*ended this session*");
+  body = g_strdup_printf ("{\"user_id\":\"%s\"}", f->alice_id);
+  reply = om_test_hs_request (f->hs, "POST", "/_test/expire_token", NULL, body, NULL);
+  g_assert_true (om_test_wait_until (error_set, &signed_out, WAIT_MS));
+  g_test_assert_expected_messages ();
+  g_assert_error (signed_out, OM_ERROR, OM_ERROR_UNKNOWN_TOKEN);
+  g_assert_true (om_error_is_soft_logout (signed_out));
+  g_assert_cmpint (om_session_get_state (f->alice), ==, OM_SESSION_STATE_SIGNED_OUT);
+
+  /* Signing in again keeps the device and what the store holds. */
+  error = try_login (f->alice, om_test_hs_get_url (f->hs), f->alice_id, PASSWORD);
+  g_assert_no_error (error);
+  g_assert_cmpstr (om_session_get_device_id (f->alice), ==, device);
+  g_assert_true (room_listed (f->alice, room_id));
+  start (f->alice);
+  g_assert_true (om_test_wait_until (state_online, f->alice, WAIT_MS));
 }
 
 /* Secrets */
@@ -830,10 +1068,7 @@ test_token_not_logged (Fixture       *f,
     g_assert_error (error, OM_ERROR, OM_ERROR_NOT_FOUND);
     g_clear_error (&error);
   }
-  {
-    guint never = 0;
-    om_test_wait_until (uint_positive, &never, 1500);
-  }
+  spin (1500);
   om_room_mark_read (om_session_lookup_room (f->bob, room_id));
 
   om_session_logout_async (f->alice, NULL, store_result, &result);
@@ -877,6 +1112,7 @@ main (int    argc,
   g_test_init (&argc, &argv, NULL);
 
   g_test_add ("/session/login/ok", Fixture, NULL, fixture_setup, test_login_ok, fixture_teardown);
+  g_test_add ("/session/login/trailing-slash", Fixture, NULL, fixture_setup, test_login_trailing_slash, fixture_teardown);
   g_test_add ("/session/login/wrong-password", Fixture, NULL, fixture_setup, test_login_wrong_password, fixture_teardown);
   g_test_add ("/session/login/unreachable", Fixture, NULL, fixture_setup, test_login_unreachable, fixture_teardown);
   g_test_add ("/session/login/device-reused", Fixture, NULL, fixture_setup, test_device_reused, fixture_teardown);
@@ -885,6 +1121,10 @@ main (int    argc,
   g_test_add ("/session/rooms/join", Fixture, NULL, fixture_setup, test_join, fixture_teardown);
   g_test_add ("/session/rooms/join-unknown-alias", Fixture, NULL, fixture_setup, test_join_unknown_alias, fixture_teardown);
   g_test_add ("/session/rooms/leave", Fixture, NULL, fixture_setup, test_leave, fixture_teardown);
+  g_test_add ("/session/rooms/create-direct", Fixture, NULL, fixture_setup, test_create_direct, fixture_teardown);
+  g_test_add ("/session/start-stop", Fixture, NULL, fixture_setup, test_start_stop, fixture_teardown);
+  g_test_add ("/session/signed-out-by-server", Fixture, NULL, fixture_setup, test_signed_out_by_server, fixture_teardown);
+  g_test_add ("/session/soft-logout", Fixture, NULL, fixture_setup, test_soft_logout, fixture_teardown);
   g_test_add ("/session/logout", Fixture, NULL, fixture_setup, test_logout, fixture_teardown);
   g_test_add ("/session/token-not-logged", Fixture, NULL, fixture_setup, test_token_not_logged, fixture_teardown);
 

@@ -586,7 +586,6 @@ test_hostile_body (Fixture       *f,
 {
   g_autoptr(GString) body = g_string_new (NULL);
   g_autofree char *line = NULL;
-  g_autofree char *decoded_name = NULL;
 
   spawn_client (f, PASSWORD);
   wait_room_open (f);
@@ -743,6 +742,29 @@ test_membership_lines (Fixture       *f,
   g_assert_cmpint (wait_exit (f, WAIT_MS), ==, 0);
 }
 
+static void
+test_invalid_utf8_line (Fixture       *f,
+                        gconstpointer  data)
+{
+  spawn_client (f, PASSWORD);
+  wait_room_open (f);
+
+  /* A line that is not UTF-8 (a Latin-1 terminal) is refused, and the
+   * client carries on with the next one. */
+  type (f, "caf\xe9 au lait\n");
+  type (f, "plain ascii after it\n");
+  wait_sent (f, "plain ascii after it");
+
+  type (f, "/quit\n");
+  g_assert_cmpint (wait_exit (f, WAIT_MS), ==, 0);
+  {
+    g_autoptr(GPtrArray) bodies = alice_bodies (f);
+
+    g_assert_cmpuint (bodies->len, ==, 1);
+    g_assert_cmpstr (g_ptr_array_index (bodies, 0), ==, "plain ascii after it");
+  }
+}
+
 /* Each test runs in a child process of its own, so that one client bug
  * does not hide the results of the tests after it. */
 typedef struct {
@@ -758,6 +780,7 @@ static const TuiTest tui_tests[] = {
   { "/tui-line/send", test_send },
   { "/tui-line/eof-drains", test_eof_drains },
   { "/tui-line/membership-lines", test_membership_lines },
+  { "/tui-line/invalid-utf8-line", test_invalid_utf8_line },
 };
 
 static void

@@ -29,6 +29,7 @@ typedef struct {
   RoomQueue  *queue;       /* borrowed */
   guint       attempts;    /* consecutive transient failures */
   gboolean    failed;      /* permanent failure: waits for retry or discard */
+  gboolean    sent;        /* accepted; kept until its remote echo is in the timeline */
 } Item;
 
 /* One queue per room: items in submission order, the head in flight. */
@@ -241,7 +242,8 @@ add_item (OmOutbox   *self,
           const char *room_id,
           const char *txn_id,
           const char *event_type,
-          JsonObject *content)
+          JsonObject *content,
+          const char *sent_event_id)
 {
   Item *item = g_new0 (Item, 1);
 
@@ -256,7 +258,14 @@ add_item (OmOutbox   *self,
   item->queue = get_queue (self, room_id);
   g_queue_push_tail (&item->queue->items, item);
 
-  set_n_pending (self, self->n_pending + 1);
+  if (sent_event_id != NULL)
+    {
+      item->sent = TRUE;
+      om_event_set_event_id (item->echo, sent_event_id);
+      om_event_set_send_state (item->echo, OM_SEND_STATE_SENT, NULL);
+    }
+  else
+    set_n_pending (self, self->n_pending + 1);
   show_echo (self, item);
   return item;
 }
@@ -270,8 +279,51 @@ remove_item (OmOutbox *self,
   if (queue->in_flight == item)
     room_queue_cancel (queue);
   g_queue_remove (&queue->items, item);
-  set_n_pending (self, self->n_pending - 1);
+  if (!item->sent)
+    set_n_pending (self, self->n_pending - 1);
   item_free (item);
+}
+
+/* The sync delivered the message itself: the timeline holds it as a remote
+ * event (stored with the rest), so the outbox can let go. */
+static gboolean
+echo_delivered (OmOutbox *self,
+                Item     *item)
+{
+  OmTimeline *timeline = timeline_for (self, item->room_id);
+  const char *event_id = om_event_get_event_id (item->echo);
+
+  return timeline != NULL && event_id != NULL &&
+         om_timeline_find_local_echo (timeline, item->txn_id) == NULL &&
+         om_timeline_find_event (timeline, event_id) != NULL;
+}
+
+void
+om_outbox_forget_delivered (OmOutbox *self)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  g_return_if_fail (OM_IS_OUTBOX (self));
+
+  g_hash_table_iter_init (&iter, self->queues);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      RoomQueue *queue = value;
+      GList *l = queue->items.head;
+
+      while (l != NULL)
+        {
+          Item *item = l->data;
+
+          l = l->next;
+          if (item->sent && echo_delivered (self, item))
+            {
+              om_store_outbox_remove (om_session_get_store (self->session), item->id, NULL);
+              remove_item (self, item);
+            }
+        }
+    }
 }
 
 OmEvent *
@@ -304,7 +356,7 @@ om_outbox_queue (OmOutbox    *self,
   if (id < 0)
     return NULL;
 
-  item = add_item (self, id, om_room_get_room_id (room), txn_id, event_type, content);
+  item = add_item (self, id, om_room_get_room_id (room), txn_id, event_type, content, NULL);
   room_queue_kick (item->queue);
   return item->echo;
 }
@@ -330,12 +382,6 @@ om_outbox_load (OmOutbox  *self,
       g_autoptr(GError) parse_error = NULL;
       Item *item;
 
-      if (entry->state == OM_OUTBOX_STATE_SENT)
-        {
-          om_store_outbox_remove (store, entry->id, NULL);
-          continue;
-        }
-
       content = json_from_string (entry->content_json, &parse_error);
       if (content == NULL || !JSON_NODE_HOLDS_OBJECT (content))
         {
@@ -345,8 +391,22 @@ om_outbox_load (OmOutbox  *self,
           continue;
         }
 
+      if (entry->state == OM_OUTBOX_STATE_SENT)
+        {
+          OmTimeline *timeline = timeline_for (self, entry->room_id);
+
+          /* Already in the stored timeline: nothing left to do. */
+          if (entry->event_id == NULL ||
+              (timeline != NULL && om_timeline_find_event (timeline, entry->event_id) != NULL))
+            {
+              om_store_outbox_remove (store, entry->id, NULL);
+              continue;
+            }
+        }
+
       item = add_item (self, entry->id, entry->room_id, entry->txn_id, entry->event_type,
-                       json_node_get_object (content));
+                       json_node_get_object (content),
+                       entry->state == OM_OUTBOX_STATE_SENT ? entry->event_id : NULL);
       if (entry->state == OM_OUTBOX_STATE_FAILED)
         {
           item->failed = TRUE;
@@ -366,7 +426,7 @@ room_queue_next (RoomQueue *queue)
     {
       Item *item = l->data;
 
-      if (!item->failed)
+      if (!item->failed && !item->sent)
         return item;
     }
   return NULL;
@@ -441,8 +501,16 @@ send_cb (GObject      *source,
 
       om_event_set_event_id (echo, event_id);
       om_event_set_send_state (echo, OM_SEND_STATE_SENT, NULL);
-      om_store_outbox_remove (om_session_get_store (self->session), item->id, NULL);
-      remove_item (self, item);
+      item->sent = TRUE;
+      set_n_pending (self, self->n_pending - 1);
+      if (echo_delivered (self, item))
+        {
+          om_store_outbox_remove (om_session_get_store (self->session), item->id, NULL);
+          remove_item (self, item);
+        }
+      else
+        om_store_outbox_update (om_session_get_store (self->session), item->id,
+                                OM_OUTBOX_STATE_SENT, event_id, NULL, NULL);
       g_signal_emit (self, signals[SENT], 0, echo);
       om_session_network_ok (self->session);
       room_queue_kick (queue);
@@ -644,7 +712,7 @@ om_outbox_discard (OmOutbox *self,
   /* An in-flight message may already be stored by the server: it cannot
    * be taken back, so only waiting or failed ones are discarded. */
   item = find_item (self, echo);
-  if (item == NULL || item->queue->in_flight == item)
+  if (item == NULL || item->queue->in_flight == item || item->sent)
     return;
 
   queue = item->queue;

@@ -4,7 +4,8 @@
  * first attempt, so a retry after a dropped connection, a server restart
  * or a client crash reuses the same txnId and the server keeps exactly one
  * event.  One message in flight per room keeps each room's order; rooms
- * send in parallel.  Transient failures retry with back-off; permanent
+ * send in parallel.  A sent message stays (as sent) until its remote echo
+ * has arrived, so a restart in between still shows it.  Transient failures retry with back-off; permanent
  * ones (forbidden, too large) mark the message failed until the user
  * retries or discards it.
  *
@@ -45,6 +46,9 @@ void         om_outbox_retry         (OmOutbox     *self,
                                       OmEvent      *echo);
 /* Skips pending back-offs: the connection is back. */
 void         om_outbox_nudge         (OmOutbox     *self);
+/* A sync was applied: sent messages whose remote echo is now in their
+ * timeline (and so in the store) leave the outbox. */
+void         om_outbox_forget_delivered (OmOutbox  *self);
 /* Gives up on a failed or queued message: removed from store and timeline. */
 void         om_outbox_discard       (OmOutbox     *self,
                                       OmEvent      *echo);

@@ -25,7 +25,15 @@ struct _OmPresence
   GHashTable      *users;           /* user_id → Entry* (owned) */
   OmPresenceState  state;
   char            *status_message;  /* owned, nullable */
+  gint64           healed_at;       /* monotonic µs of the last correction */
+  gboolean         chosen;          /* the user set our state explicitly */
+  gboolean         setting;         /* a PUT is in flight */
 };
+
+/* At most one correction of the server's idea of our presence per this. */
+#define HEAL_INTERVAL_US (5 * G_USEC_PER_SEC)
+
+static void put_presence (OmPresence *self, GTask *task);
 
 enum {
   PROP_0,
@@ -266,6 +274,20 @@ om_presence_apply_event (OmPresence *self,
     }
   content = json_node_get_object (content_node);
 
+  /* The server reports a state for us that we did not choose (a sync that
+   * was already on its way when we changed it can do that): say it again. */
+  if (self->chosen && !self->setting &&
+      g_strcmp0 (sender, om_session_get_user_id (self->session)) == 0 &&
+      om_presence_state_from_string (get_string (content, "presence")) != OM_PRESENCE_UNKNOWN &&
+      om_presence_state_from_string (get_string (content, "presence")) != self->state &&
+      g_get_monotonic_time () - self->healed_at > HEAL_INTERVAL_US)
+    {
+      self->healed_at = g_get_monotonic_time ();
+      g_debug ("the server has us %s; setting %s again", get_string (content, "presence"),
+               om_presence_state_to_string (self->state));
+      put_presence (self, NULL);
+    }
+
   if (!update_entry (self, sender, content))
     return;
 
@@ -307,14 +329,48 @@ set_cb (GObject      *source,
         gpointer      user_data)
 {
   g_autoptr(GTask) task = user_data;
+  OmPresence *self = g_task_get_source_object (task);
   GError *error = NULL;
   JsonNode *body = om_http_request_finish (OM_HTTP (source), result, NULL, &error);
 
   g_clear_pointer (&body, json_node_unref);
+  self->setting = FALSE;
   if (error != NULL)
     g_task_return_error (task, error);
   else
     g_task_return_boolean (task, TRUE);
+}
+
+/* PUT /presence/{me}/status with our state; @task (nullable, owned) is
+ * completed with the outcome. */
+static void
+put_presence (OmPresence *self,
+              GTask      *task)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonNode) body = NULL;
+  g_autofree char *user = NULL;
+  g_autofree char *path = NULL;
+
+  if (task == NULL)
+    task = g_task_new (self, NULL, NULL, NULL);
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "presence");
+  json_builder_add_string_value (builder, om_presence_state_to_string (self->state));
+  if (self->status_message != NULL)
+    {
+      json_builder_set_member_name (builder, "status_msg");
+      json_builder_add_string_value (builder, self->status_message);
+    }
+  json_builder_end_object (builder);
+  body = json_builder_get_root (builder);
+
+  user = om_http_escape (om_session_get_user_id (self->session));
+  path = g_strdup_printf ("/_matrix/client/v3/presence/%s/status", user);
+  self->setting = TRUE;
+  om_http_request_async (om_session_get_http (self->session), "PUT", path, body,
+                         OM_HTTP_FLAGS_NONE, 0, g_task_get_cancellable (task), set_cb, task);
 }
 
 void
@@ -325,11 +381,7 @@ om_presence_set_async (OmPresence          *self,
                        GAsyncReadyCallback  callback,
                        gpointer             user_data)
 {
-  g_autoptr(GTask) task = NULL;
-  g_autoptr(JsonBuilder) builder = NULL;
-  g_autoptr(JsonNode) body = NULL;
-  g_autofree char *user = NULL;
-  g_autofree char *path = NULL;
+  GTask *task;
 
   g_return_if_fail (OM_IS_PRESENCE (self));
   g_return_if_fail (state != OM_PRESENCE_UNKNOWN);
@@ -337,34 +389,21 @@ om_presence_set_async (OmPresence          *self,
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, om_presence_set_async);
 
-  if (self->state != state)
-    {
-      self->state = state;
-      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_STATE]);
-    }
+  self->chosen = TRUE;
   if (g_strcmp0 (self->status_message, status_message) != 0)
     {
       g_free (self->status_message);
       self->status_message = g_strdup (status_message);
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_STATUS_MESSAGE]);
     }
-
-  builder = json_builder_new ();
-  json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "presence");
-  json_builder_add_string_value (builder, om_presence_state_to_string (state));
-  if (status_message != NULL)
+  /* Notified last: the session restarts its sync with the new state. */
+  if (self->state != state)
     {
-      json_builder_set_member_name (builder, "status_msg");
-      json_builder_add_string_value (builder, status_message);
+      self->state = state;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_STATE]);
     }
-  json_builder_end_object (builder);
-  body = json_builder_get_root (builder);
 
-  user = om_http_escape (om_session_get_user_id (self->session));
-  path = g_strdup_printf ("/_matrix/client/v3/presence/%s/status", user);
-  om_http_request_async (om_session_get_http (self->session), "PUT", path, body,
-                         OM_HTTP_FLAGS_NONE, 0, cancellable, set_cb, g_steal_pointer (&task));
+  put_presence (self, task);
 }
 
 gboolean

@@ -4,6 +4,8 @@
  */
 #define G_LOG_DOMAIN "om-receipts"
 
+#include "om-backoff.h"
+#include "om-error.h"
 #include "om-event.h"
 #include "om-http.h"
 #include "om-receipts.h"
@@ -12,6 +14,9 @@
 
 /* Marks sent within this window are coalesced into one request. */
 #define COALESCE_MS 300
+/* A failed request is retried after 1 s doubling up to a minute. */
+#define RETRY_BASE_MS 1000
+#define RETRY_MAX_MS 60000
 
 typedef struct {
   OmReceipts *receipts;   /* borrowed */
@@ -19,6 +24,7 @@ typedef struct {
   char       *sent;       /* owned: the event the server has as our receipt */
   char       *wanted;     /* owned: the event to mark next, nullable */
   guint       timeout_id;
+  guint       failures;   /* consecutive failed requests */
   gboolean    in_flight;
 } RoomReceipt;
 
@@ -83,6 +89,7 @@ om_receipts_get_n_requests (OmReceipts *self)
 }
 
 static void flush (RoomReceipt *rr);
+static gboolean coalesce_cb (gpointer user_data);
 
 typedef struct {
   OmReceipts *receipts;  /* owned ref */
@@ -121,19 +128,24 @@ read_markers_cb (GObject      *source,
 
   if (error != NULL)
     {
-      /* Try again with the next mark; the marker is not worth a retry loop. */
+      /* Keep the newest wish and try again after a back-off, so a lost
+       * request never leaves the server behind what we show locally. */
       g_debug ("read marker failed: %s", error->message);
+      if (!om_error_is_transient (error))
+        return;   /* e.g. we left the room: nothing to catch up */
       if (rr->wanted == NULL)
         rr->wanted = g_strdup (data->event_id);
-    }
-  else
-    {
-      g_free (rr->sent);
-      rr->sent = g_strdup (data->event_id);
+      rr->failures++;
+      if (rr->timeout_id == 0)
+        rr->timeout_id = g_timeout_add (om_backoff_delay_ms (rr->failures, RETRY_BASE_MS, RETRY_MAX_MS),
+                                        coalesce_cb, rr);
+      return;
     }
 
-  if (rr->wanted != NULL && error == NULL)
-    flush (rr);
+  rr->failures = 0;
+  g_free (rr->sent);
+  rr->sent = g_strdup (data->event_id);
+  flush (rr);
 }
 
 static void

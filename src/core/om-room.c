@@ -403,7 +403,6 @@ static void
 om_room_refresh (OmRoom *self)
 {
   g_autofree char *display_name = NULL;
-  g_autofree char *topic = NULL;
   JsonObject *content;
   OmEvent *own;
   const char *s;

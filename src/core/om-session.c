@@ -38,6 +38,8 @@ struct _OmSession
   OmReceipts     *receipts;     /* owned, nullable until signed in */
   OmPresence     *presence;     /* owned, nullable until signed in */
 
+  JsonObject     *direct;       /* owned, nullable: our m.direct account data */
+
   OmSessionState  state;
   gboolean        started;
 };
@@ -97,6 +99,8 @@ teardown (OmSession *self)
   g_clear_object (&self->outbox);
   g_clear_object (&self->typing);
   g_clear_object (&self->receipts);
+  if (self->presence != NULL)
+    g_signal_handlers_disconnect_by_data (self->presence, self);
   g_clear_object (&self->presence);
   /* Rooms hold the store and the HTTP client: drop them before those. */
   g_clear_object (&self->room_list);
@@ -123,6 +127,7 @@ om_session_finalize (GObject *object)
   g_free (self->user_id);
   g_free (self->device_id);
   g_free (self->homeserver);
+  g_clear_pointer (&self->direct, json_object_unref);
 
   G_OBJECT_CLASS (om_session_parent_class)->finalize (object);
 }
@@ -352,6 +357,9 @@ apply_direct (OmSession  *self,
   const char *user_id;
   JsonNode *ids;
 
+  g_clear_pointer (&self->direct, json_object_unref);
+  self->direct = json_object_ref (content);
+
   json_object_iter_init (&iter, content);
   while (json_object_iter_next (&iter, &user_id, &ids))
     {
@@ -378,6 +386,91 @@ apply_direct (OmSession  *self,
 
       om_room_set_is_direct (room, g_hash_table_contains (direct, om_room_get_room_id (room)));
     }
+}
+
+static void
+account_data_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+  JsonNode *body = om_http_request_finish (OM_HTTP (source), result, NULL, &error);
+
+  g_clear_pointer (&body, json_node_unref);
+  if (error != NULL)
+    g_warning ("Could not record a direct chat: %s", error->message);
+}
+
+/* Adds @room_id to m.direct for each of @user_ids (the spec asks both
+ * sides of a direct chat to do so) and marks the room direct at once. */
+static gboolean
+array_has_string (JsonArray  *array,
+                  const char *value)
+{
+  for (guint i = 0; i < json_array_get_length (array); i++)
+    {
+      JsonNode *node = json_array_get_element (array, i);
+
+      if (JSON_NODE_HOLDS_VALUE (node) && g_strcmp0 (json_node_get_string (node), value) == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+add_direct (OmSession          *self,
+            const char * const *user_ids,
+            const char         *room_id)
+{
+  g_autoptr(JsonObject) object = json_object_new ();
+  g_autoptr(JsonNode) content = NULL;
+  g_autofree char *user = NULL;
+  g_autofree char *path = NULL;
+  OmRoom *room;
+
+  if (self->http == NULL)
+    return;
+
+  /* A fresh copy: the current content may be shared with a sync response. */
+  if (self->direct != NULL)
+    {
+      JsonObjectIter iter;
+      const char *key;
+      JsonNode *value;
+
+      json_object_iter_init (&iter, self->direct);
+      while (json_object_iter_next (&iter, &key, &value))
+        if (JSON_NODE_HOLDS_ARRAY (value))
+          {
+            JsonArray *copy = json_array_new ();
+            JsonArray *array = json_node_get_array (value);
+
+            for (guint i = 0; i < json_array_get_length (array); i++)
+              json_array_add_element (copy, json_node_copy (json_array_get_element (array, i)));
+            json_object_set_array_member (object, key, copy);
+          }
+    }
+
+  for (guint i = 0; user_ids[i] != NULL; i++)
+    {
+      if (!json_object_has_member (object, user_ids[i]))
+        json_object_set_array_member (object, user_ids[i], json_array_new ());
+      if (!array_has_string (json_object_get_array_member (object, user_ids[i]), room_id))
+        json_array_add_string_element (json_object_get_array_member (object, user_ids[i]), room_id);
+    }
+
+  g_clear_pointer (&self->direct, json_object_unref);
+  self->direct = json_object_ref (object);
+
+  room = om_session_lookup_room (self, room_id);
+  if (room != NULL)
+    om_room_set_is_direct (room, TRUE);
+
+  content = json_node_init_object (json_node_alloc (), object);
+  user = om_http_escape (self->user_id);
+  path = g_strdup_printf ("/_matrix/client/v3/user/%s/account_data/m.direct", user);
+  om_http_request_async (self->http, "PUT", path, content, OM_HTTP_FLAGS_NONE, 0,
+                         NULL, account_data_cb, NULL);
 }
 
 void
@@ -455,8 +548,12 @@ sync_synced_cb (OmSync    *sync,
   gboolean was_offline = self->state == OM_SESSION_STATE_OFFLINE;
 
   set_state (self, OM_SESSION_STATE_ONLINE);
-  if (was_offline && self->outbox != NULL)
-    om_outbox_nudge (self->outbox);
+  if (self->outbox != NULL)
+    {
+      om_outbox_forget_delivered (self->outbox);
+      if (was_offline)
+        om_outbox_nudge (self->outbox);
+    }
   g_signal_emit (self, signals[SYNCED], 0, initial);
 }
 
@@ -471,6 +568,17 @@ sync_token_rejected_cb (OmSync       *sync,
   self->started = FALSE;
   set_state (self, OM_SESSION_STATE_SIGNED_OUT);
   g_signal_emit (self, signals[SIGNED_OUT], 0, error);
+}
+
+/* A sync that left before our presence changed would tell the server the
+ * old state: replace it with one that carries the new set_presence. */
+static void
+presence_state_cb (OmPresence *presence,
+                   GParamSpec *pspec,
+                   OmSession  *self)
+{
+  if (self->sync != NULL && self->started)
+    om_sync_restart (self->sync);
 }
 
 static char *
@@ -542,6 +650,7 @@ setup_account (OmSession   *self,
   self->typing = om_typing_new (self);
   self->receipts = om_receipts_new (self);
   self->presence = om_presence_new (self);
+  g_signal_connect (self->presence, "notify::state", G_CALLBACK (presence_state_cb), self);
   om_presence_load (self->presence);
 
   rooms = om_store_load_rooms (store, error);
@@ -751,13 +860,30 @@ empty_object_node (void)
   return json_node_init_object (json_node_alloc (), object);
 }
 
+typedef struct {
+  const char *member;        /* static: the response member to return, or NULL */
+  GStrv       direct_with;   /* owned, nullable: record the room in m.direct for these users */
+} RequestData;
+
+static void
+request_data_free (RequestData *data)
+{
+  g_strfreev (data->direct_with);
+  g_free (data);
+}
+
+static void add_direct (OmSession          *self,
+                        const char * const *user_ids,
+                        const char         *room_id);
+
 static void
 request_cb (GObject      *source,
             GAsyncResult *result,
             gpointer      user_data)
 {
   g_autoptr(GTask) task = user_data;
-  const char *member = g_task_get_task_data (task);
+  RequestData *data = g_task_get_task_data (task);
+  const char *member = data->member;
   g_autoptr(JsonNode) body = NULL;
   GError *error = NULL;
   JsonNode *value;
@@ -785,6 +911,9 @@ request_cb (GObject      *source,
       return;
     }
 
+  if (data->direct_with != NULL)
+    add_direct (g_task_get_source_object (task), (const char * const *) data->direct_with,
+                json_node_get_string (value));
   g_task_return_pointer (task, g_strdup (json_node_get_string (value)), g_free);
 }
 
@@ -794,14 +923,18 @@ request (OmSession           *self,
          const char          *path,
          JsonNode            *body,
          const char          *member,
+         GStrv                direct_with,
          GCancellable        *cancellable,
          GAsyncReadyCallback  callback,
          gpointer             user_data)
 {
   GTask *task = g_task_new (self, cancellable, callback, user_data);
+  RequestData *data = g_new0 (RequestData, 1);
 
+  data->member = member;
+  data->direct_with = direct_with;
   g_task_set_source_tag (task, source_tag);
-  g_task_set_task_data (task, (gpointer) member, NULL);
+  g_task_set_task_data (task, data, (GDestroyNotify) request_data_free);
 
   if (self->http == NULL)
     {
@@ -824,14 +957,25 @@ om_session_join_room_async (OmSession           *self,
   g_autofree char *escaped = NULL;
   g_autofree char *path = NULL;
   g_autoptr(JsonNode) body = NULL;
+  GStrv direct_with = NULL;
+  OmRoom *room;
 
   g_return_if_fail (OM_IS_SESSION (self));
   g_return_if_fail (room_id_or_alias != NULL);
 
+  /* Accepting a direct-chat invite makes it one of our direct chats too. */
+  room = om_session_lookup_room (self, room_id_or_alias);
+  if (room != NULL && om_room_get_membership (room) == OM_MEMBERSHIP_INVITE &&
+      om_room_get_is_direct (room) && om_room_get_inviter (room) != NULL)
+    {
+      const char *with[2] = { om_room_get_inviter (room), NULL };
+      direct_with = g_strdupv ((char **) with);
+    }
+
   escaped = om_http_escape (room_id_or_alias);
   path = g_strdup_printf ("/_matrix/client/v3/join/%s", escaped);
   body = empty_object_node ();
-  request (self, om_session_join_room_async, path, body, "room_id",
+  request (self, om_session_join_room_async, path, body, "room_id", direct_with,
            cancellable, callback, user_data);
 }
 
@@ -889,6 +1033,7 @@ om_session_create_room_async (OmSession           *self,
   body = json_builder_get_root (builder);
 
   request (self, om_session_create_room_async, "/_matrix/client/v3/createRoom", body, "room_id",
+           is_direct && invite != NULL && invite[0] != NULL ? g_strdupv ((char **) invite) : NULL,
            cancellable, callback, user_data);
 }
 
@@ -918,7 +1063,7 @@ om_session_leave_room_async (OmSession           *self,
   escaped = om_http_escape (room_id);
   path = g_strdup_printf ("/_matrix/client/v3/rooms/%s/leave", escaped);
   body = empty_object_node ();
-  request (self, om_session_leave_room_async, path, body, NULL,
+  request (self, om_session_leave_room_async, path, body, NULL, NULL,
            cancellable, callback, user_data);
 }
 

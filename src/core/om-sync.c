@@ -733,6 +733,25 @@ om_sync_stop (OmSync *self)
 }
 
 void
+om_sync_restart (OmSync *self)
+{
+  g_return_if_fail (OM_IS_SYNC (self));
+
+  if (!self->running)
+    return;
+
+  self->generation++;
+  if (self->cancellable != NULL)
+    {
+      g_cancellable_cancel (self->cancellable);
+      g_clear_object (&self->cancellable);
+    }
+  self->in_flight = FALSE;
+  g_clear_handle_id (&self->backoff_id, g_source_remove);
+  om_sync_next (self);
+}
+
+void
 om_sync_nudge (OmSync *self)
 {
   g_return_if_fail (OM_IS_SYNC (self));

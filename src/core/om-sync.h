@@ -43,6 +43,10 @@ void         om_sync_set_timeout_ms  (OmSync      *self,
 /* Skips a pending back-off and syncs now (the network came back). */
 void         om_sync_nudge           (OmSync      *self);
 
+/* Abandons the request in flight and sends a new one at once (what the
+ * request says changed, e.g. our presence). */
+void         om_sync_restart         (OmSync      *self);
+
 /* Applies one /sync response body (also used by tests and benchmarks on
  * recorded responses).  FALSE with @error when the body is not a sync
  * response or the store failed; malformed parts inside are skipped. */

@@ -383,9 +383,13 @@ read_line_cb (GObject      *source,
     return;
   if (error != NULL)
     {
-      /* Not UTF-8, or the read failed: say so and carry on with the next line. */
+      /* A line that is not UTF-8 is skipped, with a word; any other read
+       * failure ends the input. */
+      gboolean bad_line = error->domain == G_CONVERT_ERROR ||
+                          g_error_matches (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+
       say ("!! could not read that line: %s", error->message);
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA))
+      if (!bad_line)
         {
           client->input_done = TRUE;
           maybe_finish (client);

@@ -1184,14 +1184,6 @@ h_devices (OmHsRequest *req)
   om_hs_reply_object (req->msg, 200, out);
 }
 
-typedef struct
-{
-  const char  *method;
-  const char  *pattern;   /* segments; "*" matches one */
-  OmHsHandler  handler;
-  gboolean     auth;
-} OmHsRoute;
-
 static const OmHsRoute routes[] = {
   { "GET",  "login", h_login_flows, FALSE },
   { "POST", "login", h_login, FALSE },
@@ -1241,6 +1233,12 @@ static const OmHsRoute routes[] = {
   { "GET",  "profile/*", h_profile, FALSE },
   { "GET",  "profile/*/displayname", h_profile, FALSE },
   { "PUT",  "profile/*/displayname", h_displayname_put, TRUE },
+  { "GET",  "admin/whois/*", om_hs_admin_whois, TRUE },
+  { "POST", "keys/upload", om_hs_handle_keys_upload, TRUE },
+  { "POST", "keys/query", om_hs_handle_keys_query, TRUE },
+  { "POST", "keys/claim", om_hs_handle_keys_claim, TRUE },
+  { "GET",  "keys/changes", om_hs_handle_keys_changes, TRUE },
+  { "PUT",  "sendToDevice/*/*", om_hs_handle_send_to_device, TRUE },
   /* /_matrix/client/v1/ endpoints, see process() */
   { "GET",  "@v1/rooms/*/hierarchy", om_hs_handle_hierarchy, TRUE },
 };
@@ -1263,31 +1261,39 @@ pattern_matches (const char  *pattern,
 }
 
 gboolean
-om_hs_route_client (OmHsRequest *req,
-                    const char  *rest,
-                    gboolean    *out_method_ok)
+om_hs_route_table (OmHsRequest     *req,
+                   const char      *rest,
+                   const OmHsRoute *table,
+                   guint            n_routes,
+                   gboolean        *out_method_ok)
 {
   g_auto(GStrv) raw = g_strsplit (rest, "/", -1);
-  guint n = g_strv_length (raw);
 
   /* The path is already decoded (see process()). */
-  req->segs = g_new0 (char *, n + 1);
-  for (guint i = 0; i < n; i++)
-    req->segs[i] = g_strdup (raw[i]);
+  g_strfreev (req->segs);
+  req->segs = g_steal_pointer (&raw);
   *out_method_ok = TRUE;
-  for (guint i = 0; i < G_N_ELEMENTS (routes); i++)
+  for (guint i = 0; i < n_routes; i++)
     {
-      if (!pattern_matches (routes[i].pattern, req->segs))
+      if (!pattern_matches (table[i].pattern, req->segs))
         continue;
-      if (!g_str_equal (routes[i].method, req->method))
+      if (!g_str_equal (table[i].method, req->method))
         {
           *out_method_ok = FALSE;
           continue;
         }
-      if (routes[i].auth && !om_hs_request_auth (req))
+      if (table[i].auth && !om_hs_request_auth (req))
         return TRUE;
-      routes[i].handler (req);
+      table[i].handler (req);
       return TRUE;
     }
   return FALSE;
+}
+
+gboolean
+om_hs_route_client (OmHsRequest *req,
+                    const char  *rest,
+                    gboolean    *out_method_ok)
+{
+  return om_hs_route_table (req, rest, routes, G_N_ELEMENTS (routes), out_method_ok);
 }

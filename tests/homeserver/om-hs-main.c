@@ -305,9 +305,8 @@ process (OmHs              *hs,
 {
   g_autoptr(OmHsRequest) req = g_new0 (OmHsRequest, 1);
   const char *method = soup_server_message_get_method (msg);
-  const char *prefix = "/_matrix/client/v3/";
   gboolean method_ok = TRUE;
-  gboolean parked = FALSE;
+  gboolean routed = FALSE;
 
   req->hs = hs;
   req->msg = msg;
@@ -334,33 +333,19 @@ process (OmHs              *hs,
    * '/' inside a segment looks like a separator; Matrix IDs never hold one. */
   if (g_str_has_prefix (path, "/_matrix/client/v1/"))
     {
-      /* The few v1 endpoints share the routing table, marked "@v1". */
+      /* The few v1 endpoints share the v3 routing table, marked "@v1". */
       g_autofree char *rest = g_strconcat ("@v1/", path + strlen ("/_matrix/client/v1/"), NULL);
 
-      if (om_hs_route_client (req, rest, &method_ok))
-        return soup_server_message_get_status (msg) == 0;
-      if (!method_ok)
-        {
-          om_hs_reply_error (msg, 405, "M_UNRECOGNIZED", "Unrecognized request");
-          return FALSE;
-        }
+      routed = om_hs_route_client (req, rest, &method_ok);
     }
-  else if (g_str_has_prefix (path, prefix))
-    {
-      const char *rest = path + strlen (prefix);
+  else if (g_str_has_prefix (path, "/_synapse/admin/"))
+    routed = om_hs_route_admin (req, path + strlen ("/_synapse/admin/"), &method_ok);
+  else if (g_str_has_prefix (path, "/_matrix/client/v3/"))
+    routed = om_hs_route_client (req, path + strlen ("/_matrix/client/v3/"), &method_ok);
 
-      if (om_hs_route_client (req, rest, &method_ok))
-        {
-          parked = soup_server_message_get_status (msg) == 0;
-          return parked;
-        }
-      if (!method_ok)
-        {
-          om_hs_reply_error (msg, 405, "M_UNRECOGNIZED", "Unrecognized request");
-          return FALSE;
-        }
-    }
-  om_hs_reply_error (msg, 404, "M_UNRECOGNIZED", "Unrecognized request");
+  if (routed)
+    return soup_server_message_get_status (msg) == 0;
+  om_hs_reply_error (msg, method_ok ? 404 : 405, "M_UNRECOGNIZED", "Unrecognized request");
   return FALSE;
 }
 
@@ -624,6 +609,7 @@ main (int    argc,
   if (hs->notify_idle)
     g_source_remove (hs->notify_idle);
   om_hs_faults_clear (hs);
+  om_hs_admin_shutdown ();
   om_hs_state_close (hs);
   g_hash_table_unref (hs->typing);
   g_hash_table_unref (hs->typing_pos);

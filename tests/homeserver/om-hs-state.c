@@ -16,7 +16,8 @@
 static const char schema[] =
   "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER);"
   "CREATE TABLE IF NOT EXISTS users (user_id TEXT PRIMARY KEY, password TEXT,"
-  "  admin INTEGER, displayname TEXT, avatar_url TEXT, created_ts INTEGER);"
+  "  admin INTEGER, displayname TEXT, avatar_url TEXT, created_ts INTEGER,"
+  "  deactivated INTEGER DEFAULT 0);"
   "CREATE TABLE IF NOT EXISTS devices (user_id TEXT, device_id TEXT,"
   "  display_name TEXT, PRIMARY KEY (user_id, device_id));"
   "CREATE TABLE IF NOT EXISTS tokens (token TEXT PRIMARY KEY, user_id TEXT,"
@@ -46,15 +47,26 @@ static const char schema[] =
   "  type TEXT, content TEXT, stream INTEGER, PRIMARY KEY (user_id, room_id, type));"
   "CREATE TABLE IF NOT EXISTS presence (user_id TEXT PRIMARY KEY, presence TEXT,"
   "  status_msg TEXT, last_active_ts INTEGER, stream INTEGER);"
-  "CREATE TABLE IF NOT EXISTS device_lists (user_id TEXT PRIMARY KEY, stream INTEGER);";
+  "CREATE TABLE IF NOT EXISTS device_lists (user_id TEXT PRIMARY KEY, stream INTEGER);"
+  "CREATE TABLE IF NOT EXISTS device_keys (user_id TEXT, device_id TEXT, json TEXT,"
+  "  PRIMARY KEY (user_id, device_id));"
+  "CREATE TABLE IF NOT EXISTS one_time_keys (user_id TEXT, device_id TEXT, key_id TEXT,"
+  "  algorithm TEXT, json TEXT, PRIMARY KEY (user_id, device_id, key_id));"
+  "CREATE TABLE IF NOT EXISTS fallback_keys (user_id TEXT, device_id TEXT, algorithm TEXT,"
+  "  key_id TEXT, json TEXT, used INTEGER DEFAULT 0, PRIMARY KEY (user_id, device_id, algorithm));"
+  "CREATE TABLE IF NOT EXISTS to_device (stream INTEGER, user_id TEXT, device_id TEXT,"
+  "  sender TEXT, type TEXT, content TEXT);"
+  "CREATE TABLE IF NOT EXISTS to_device_txns (user_id TEXT, device_id TEXT, txn_id TEXT,"
+  "  PRIMARY KEY (user_id, device_id, txn_id));";
 
 /* Bumped on any schema change: an older database is emptied (it only ever
  * holds test data). */
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 4
 
 static const char *const all_tables[] = {
   "meta", "users", "devices", "tokens", "refresh_tokens", "filters", "events", "current_state",
   "txns", "transactions", "aliases", "receipts", "account_data", "presence", "device_lists",
+  "device_keys", "one_time_keys", "fallback_keys", "to_device", "to_device_txns",
 };
 
 #define EV_COLS "stream, event_id, room_id, type, state_key, sender, content, ts," \
@@ -69,9 +81,9 @@ stmt_finalize (gpointer st)
   sqlite3_finalize (st);
 }
 
-static sqlite3_stmt *
-stmt (OmHs       *hs,
-      const char *sql)
+sqlite3_stmt *
+om_hs_stmt (OmHs       *hs,
+            const char *sql)
 {
   sqlite3_stmt *st = g_hash_table_lookup (stmts, sql);
 
@@ -86,10 +98,10 @@ stmt (OmHs       *hs,
   return st;
 }
 
-static void
-bind_text (sqlite3_stmt *st,
-           int           i,
-           const char   *s)
+void
+om_hs_bind_text (sqlite3_stmt *st,
+                 int           i,
+                 const char   *s)
 {
   if (s == NULL)
     sqlite3_bind_null (st, i);
@@ -97,9 +109,9 @@ bind_text (sqlite3_stmt *st,
     sqlite3_bind_text (st, i, s, -1, SQLITE_TRANSIENT);
 }
 
-static void
-step_done (OmHs         *hs,
-           sqlite3_stmt *st)
+void
+om_hs_step_done (OmHs         *hs,
+                 sqlite3_stmt *st)
 {
   int rc = sqlite3_step (st);
 
@@ -108,9 +120,9 @@ step_done (OmHs         *hs,
   sqlite3_reset (st);
 }
 
-static char *
-col_dup (sqlite3_stmt *st,
-         int           i)
+char *
+om_hs_col_dup (sqlite3_stmt *st,
+               int           i)
 {
   const unsigned char *s = sqlite3_column_text (st, i);
 
@@ -150,7 +162,7 @@ om_hs_state_open (OmHs        *hs,
   if (path)
     exec (hs, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
 
-  st = stmt (hs, "PRAGMA user_version");
+  st = om_hs_stmt (hs, "PRAGMA user_version");
   sqlite3_step (st);
   version = sqlite3_column_int (st, 0);
   sqlite3_reset (st);
@@ -165,7 +177,7 @@ om_hs_state_open (OmHs        *hs,
     }
   exec (hs, schema);
 
-  st = stmt (hs, "SELECT value FROM meta WHERE key = 'stream'");
+  st = om_hs_stmt (hs, "SELECT value FROM meta WHERE key = 'stream'");
   if (sqlite3_step (st) == SQLITE_ROW)
     hs->stream = sqlite3_column_int64 (st, 0);
   sqlite3_reset (st);
@@ -185,9 +197,9 @@ om_hs_stream_advance (OmHs *hs)
   sqlite3_stmt *st;
 
   hs->stream++;
-  st = stmt (hs, "INSERT OR REPLACE INTO meta (key, value) VALUES ('stream', ?)");
+  st = om_hs_stmt (hs, "INSERT OR REPLACE INTO meta (key, value) VALUES ('stream', ?)");
   sqlite3_bind_int64 (st, 1, hs->stream);
-  step_done (hs, st);
+  om_hs_step_done (hs, st);
   om_hs_notify (hs);
   return hs->stream;
 }
@@ -216,17 +228,17 @@ event_from_row (sqlite3_stmt *st)
   OmHsEvent *ev = g_new0 (OmHsEvent, 1);
 
   ev->stream = sqlite3_column_int64 (st, 0);
-  ev->event_id = col_dup (st, 1);
-  ev->room_id = col_dup (st, 2);
-  ev->type = col_dup (st, 3);
-  ev->state_key = col_dup (st, 4);
-  ev->sender = col_dup (st, 5);
-  ev->content = col_dup (st, 6);
+  ev->event_id = om_hs_col_dup (st, 1);
+  ev->room_id = om_hs_col_dup (st, 2);
+  ev->type = om_hs_col_dup (st, 3);
+  ev->state_key = om_hs_col_dup (st, 4);
+  ev->sender = om_hs_col_dup (st, 5);
+  ev->content = om_hs_col_dup (st, 6);
   ev->origin_server_ts = sqlite3_column_int64 (st, 7);
-  ev->txn_id = col_dup (st, 8);
-  ev->device_id = col_dup (st, 9);
-  ev->prev_event_id = col_dup (st, 10);
-  ev->redacted_because = col_dup (st, 11);
+  ev->txn_id = om_hs_col_dup (st, 8);
+  ev->device_id = om_hs_col_dup (st, 9);
+  ev->prev_event_id = om_hs_col_dup (st, 10);
+  ev->redacted_because = om_hs_col_dup (st, 11);
   return ev;
 }
 
@@ -267,10 +279,10 @@ gboolean
 om_hs_user_exists (OmHs       *hs,
                    const char *user_id)
 {
-  sqlite3_stmt *st = stmt (hs, "SELECT 1 FROM users WHERE user_id = ?");
+  sqlite3_stmt *st = om_hs_stmt (hs, "SELECT 1 FROM users WHERE user_id = ?");
   gboolean found;
 
-  bind_text (st, 1, user_id);
+  om_hs_bind_text (st, 1, user_id);
   found = sqlite3_step (st) == SQLITE_ROW;
   sqlite3_reset (st);
   return found;
@@ -288,15 +300,15 @@ om_hs_user_create (OmHs       *hs,
 
   if (om_hs_user_exists (hs, user_id))
     return FALSE;
-  st = stmt (hs, "INSERT INTO users (user_id, password, admin, displayname, created_ts)"
-                 " VALUES (?, ?, ?, ?, ?)");
-  bind_text (st, 1, user_id);
-  bind_text (st, 2, password);
+  st = om_hs_stmt (hs, "INSERT INTO users (user_id, password, admin, displayname, created_ts)"
+                       " VALUES (?, ?, ?, ?, ?)");
+  om_hs_bind_text (st, 1, user_id);
+  om_hs_bind_text (st, 2, password);
   sqlite3_bind_int (st, 3, admin);
   /* Synapse's default display name is the localpart. */
-  bind_text (st, 4, displayname ? displayname : localpart);
+  om_hs_bind_text (st, 4, displayname ? displayname : localpart);
   sqlite3_bind_int64 (st, 5, om_hs_now_ms ());
-  step_done (hs, st);
+  om_hs_step_done (hs, st);
   return TRUE;
 }
 
@@ -305,10 +317,10 @@ om_hs_user_check_password (OmHs       *hs,
                            const char *user_id,
                            const char *password)
 {
-  sqlite3_stmt *st = stmt (hs, "SELECT password FROM users WHERE user_id = ?");
+  sqlite3_stmt *st = om_hs_stmt (hs, "SELECT password FROM users WHERE user_id = ? AND deactivated = 0");
   gboolean ok = FALSE;
 
-  bind_text (st, 1, user_id);
+  om_hs_bind_text (st, 1, user_id);
   if (sqlite3_step (st) == SQLITE_ROW && password != NULL)
     {
       const char *pw = (const char *) sqlite3_column_text (st, 0);
@@ -322,12 +334,12 @@ char *
 om_hs_user_dup_displayname (OmHs       *hs,
                             const char *user_id)
 {
-  sqlite3_stmt *st = stmt (hs, "SELECT displayname FROM users WHERE user_id = ?");
+  sqlite3_stmt *st = om_hs_stmt (hs, "SELECT displayname FROM users WHERE user_id = ?");
   char *name = NULL;
 
-  bind_text (st, 1, user_id);
+  om_hs_bind_text (st, 1, user_id);
   if (sqlite3_step (st) == SQLITE_ROW)
-    name = col_dup (st, 0);
+    name = om_hs_col_dup (st, 0);
   sqlite3_reset (st);
   return name;
 }
@@ -337,11 +349,112 @@ om_hs_user_set_displayname (OmHs       *hs,
                             const char *user_id,
                             const char *displayname)
 {
-  sqlite3_stmt *st = stmt (hs, "UPDATE users SET displayname = ? WHERE user_id = ?");
+  sqlite3_stmt *st = om_hs_stmt (hs, "UPDATE users SET displayname = ? WHERE user_id = ?");
 
-  bind_text (st, 1, displayname);
-  bind_text (st, 2, user_id);
-  step_done (hs, st);
+  om_hs_bind_text (st, 1, displayname);
+  om_hs_bind_text (st, 2, user_id);
+  om_hs_step_done (hs, st);
+}
+
+gboolean
+om_hs_user_is_admin (OmHs       *hs,
+                     const char *user_id)
+{
+  sqlite3_stmt *st = om_hs_stmt (hs, "SELECT 1 FROM users WHERE user_id = ? AND admin != 0");
+  gboolean admin;
+
+  om_hs_bind_text (st, 1, user_id);
+  admin = sqlite3_step (st) == SQLITE_ROW;
+  sqlite3_reset (st);
+  return admin;
+}
+
+char **
+om_hs_user_row (OmHs       *hs,
+                const char *user_id)
+{
+  sqlite3_stmt *st = om_hs_stmt (hs, "SELECT displayname, admin, deactivated, created_ts FROM users WHERE user_id = ?");
+  char **row = NULL;
+
+  om_hs_bind_text (st, 1, user_id);
+  if (sqlite3_step (st) == SQLITE_ROW)
+    {
+      row = g_new0 (char *, 5);
+      for (int i = 0; i < 4; i++)
+        row[i] = om_hs_col_dup (st, i);
+    }
+  sqlite3_reset (st);
+  return row;
+}
+
+void
+om_hs_user_update (OmHs       *hs,
+                   const char *user_id,
+                   const char *password,
+                   gint        admin,
+                   gint        deactivated)
+{
+  sqlite3_stmt *st = om_hs_stmt (hs, "UPDATE users SET password = COALESCE (?, password),"
+                                     " admin = CASE WHEN ? < 0 THEN admin ELSE ? END,"
+                                     " deactivated = CASE WHEN ? < 0 THEN deactivated ELSE ? END WHERE user_id = ?");
+
+  om_hs_bind_text (st, 1, password);
+  sqlite3_bind_int (st, 2, admin);
+  sqlite3_bind_int (st, 3, admin);
+  sqlite3_bind_int (st, 4, deactivated);
+  sqlite3_bind_int (st, 5, deactivated);
+  om_hs_bind_text (st, 6, user_id);
+  om_hs_step_done (hs, st);
+}
+
+GPtrArray *
+om_hs_user_list (OmHs       *hs,
+                 const char *name)
+{
+  sqlite3_stmt *st = om_hs_stmt (hs, "SELECT user_id FROM users WHERE ?1 IS NULL OR instr (user_id, ?1) > 0"
+                                     " OR instr (COALESCE (displayname, ''), ?1) > 0 ORDER BY user_id");
+  GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
+
+  om_hs_bind_text (st, 1, name);
+  while (sqlite3_step (st) == SQLITE_ROW)
+    g_ptr_array_add (out, om_hs_col_dup (st, 0));
+  sqlite3_reset (st);
+  return out;
+}
+
+GPtrArray *
+om_hs_room_list (OmHs *hs)
+{
+  sqlite3_stmt *st = om_hs_stmt (hs, "SELECT room_id FROM current_state WHERE type = 'm.room.create'"
+                                     " ORDER BY event_stream");
+  GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
+
+  while (sqlite3_step (st) == SQLITE_ROW)
+    g_ptr_array_add (out, om_hs_col_dup (st, 0));
+  sqlite3_reset (st);
+  return out;
+}
+
+void
+om_hs_room_purge (OmHs       *hs,
+                  const char *room_id)
+{
+  static const char *const sql[] = {
+    "DELETE FROM events WHERE room_id = ?",
+    "DELETE FROM current_state WHERE room_id = ?",
+    "DELETE FROM aliases WHERE room_id = ?",
+    "DELETE FROM receipts WHERE room_id = ?",
+    "DELETE FROM account_data WHERE room_id = ?",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (sql); i++)
+    {
+      sqlite3_stmt *st = om_hs_stmt (hs, sql[i]);
+
+      om_hs_bind_text (st, 1, room_id);
+      om_hs_step_done (hs, st);
+    }
+  om_hs_stream_advance (hs);
 }
 
 void
@@ -350,13 +463,13 @@ om_hs_device_ensure (OmHs       *hs,
                      const char *device_id,
                      const char *display_name)
 {
-  sqlite3_stmt *st = stmt (hs, "INSERT OR IGNORE INTO devices (user_id, device_id, display_name)"
-                               " VALUES (?, ?, ?)");
+  sqlite3_stmt *st = om_hs_stmt (hs, "INSERT OR IGNORE INTO devices (user_id, device_id, display_name)"
+                                     " VALUES (?, ?, ?)");
 
-  bind_text (st, 1, user_id);
-  bind_text (st, 2, device_id);
-  bind_text (st, 3, display_name);
-  step_done (hs, st);
+  om_hs_bind_text (st, 1, user_id);
+  om_hs_bind_text (st, 2, device_id);
+  om_hs_bind_text (st, 3, display_name);
+  om_hs_step_done (hs, st);
   if (sqlite3_changes (hs->db) > 0)
     om_hs_device_list_bump (hs, user_id);
 }
@@ -369,12 +482,12 @@ om_hs_token_create (OmHs       *hs,
   /* Synapse-like "syt_" tokens; only their opacity matters. */
   g_autofree char *rnd = om_hs_random_string (32, FALSE);
   char *token = g_strdup_printf ("syt_%s", rnd);
-  sqlite3_stmt *st = stmt (hs, "INSERT INTO tokens (token, user_id, device_id) VALUES (?, ?, ?)");
+  sqlite3_stmt *st = om_hs_stmt (hs, "INSERT INTO tokens (token, user_id, device_id) VALUES (?, ?, ?)");
 
-  bind_text (st, 1, token);
-  bind_text (st, 2, user_id);
-  bind_text (st, 3, device_id);
-  step_done (hs, st);
+  om_hs_bind_text (st, 1, token);
+  om_hs_bind_text (st, 2, user_id);
+  om_hs_bind_text (st, 3, device_id);
+  om_hs_step_done (hs, st);
   return token;
 }
 
@@ -385,17 +498,17 @@ om_hs_token_lookup (OmHs        *hs,
                     char       **out_device_id,
                     gboolean    *out_expired)
 {
-  sqlite3_stmt *st = stmt (hs, "SELECT user_id, device_id, expired, expires_at, used FROM tokens WHERE token = ?");
+  sqlite3_stmt *st = om_hs_stmt (hs, "SELECT user_id, device_id, expired, expires_at, used FROM tokens WHERE token = ?");
   gboolean found = FALSE, used = TRUE;
 
-  bind_text (st, 1, token);
+  om_hs_bind_text (st, 1, token);
   if (sqlite3_step (st) == SQLITE_ROW)
     {
       gint64 expires_at = sqlite3_column_int64 (st, 3);
 
       found = TRUE;
-      *out_user_id = col_dup (st, 0);
-      *out_device_id = col_dup (st, 1);
+      *out_user_id = om_hs_col_dup (st, 0);
+      *out_device_id = om_hs_col_dup (st, 1);
       *out_expired = sqlite3_column_int (st, 2) != 0 || (expires_at > 0 && expires_at <= om_hs_now_ms ());
       used = sqlite3_column_int (st, 4) != 0;
     }
@@ -403,9 +516,9 @@ om_hs_token_lookup (OmHs        *hs,
   if (found && !used && !*out_expired)
     {
       /* Using a refreshed access token retires the refresh token before it. */
-      st = stmt (hs, "UPDATE tokens SET used = 1 WHERE token = ?");
-      bind_text (st, 1, token);
-      step_done (hs, st);
+      st = om_hs_stmt (hs, "UPDATE tokens SET used = 1 WHERE token = ?");
+      om_hs_bind_text (st, 1, token);
+      om_hs_step_done (hs, st);
     }
   return found;
 }
@@ -423,19 +536,19 @@ om_hs_token_create_refreshable (OmHs        *hs,
   char *refresh = g_strdup_printf ("syr_%s", rnd2);
   sqlite3_stmt *st;
 
-  st = stmt (hs, "INSERT INTO refresh_tokens (token, user_id, device_id) VALUES (?, ?, ?)");
-  bind_text (st, 1, refresh);
-  bind_text (st, 2, user_id);
-  bind_text (st, 3, device_id);
-  step_done (hs, st);
-  st = stmt (hs, "INSERT INTO tokens (token, user_id, device_id, expires_at, refresh_token)"
-                 " VALUES (?, ?, ?, ?, ?)");
-  bind_text (st, 1, token);
-  bind_text (st, 2, user_id);
-  bind_text (st, 3, device_id);
+  st = om_hs_stmt (hs, "INSERT INTO refresh_tokens (token, user_id, device_id) VALUES (?, ?, ?)");
+  om_hs_bind_text (st, 1, refresh);
+  om_hs_bind_text (st, 2, user_id);
+  om_hs_bind_text (st, 3, device_id);
+  om_hs_step_done (hs, st);
+  st = om_hs_stmt (hs, "INSERT INTO tokens (token, user_id, device_id, expires_at, refresh_token)"
+                       " VALUES (?, ?, ?, ?, ?)");
+  om_hs_bind_text (st, 1, token);
+  om_hs_bind_text (st, 2, user_id);
+  om_hs_bind_text (st, 3, device_id);
   sqlite3_bind_int64 (st, 4, om_hs_now_ms () + lifetime_ms);
-  bind_text (st, 5, refresh);
-  step_done (hs, st);
+  om_hs_bind_text (st, 5, refresh);
+  om_hs_step_done (hs, st);
   *out_refresh_token = refresh;
   return token;
 }
@@ -449,19 +562,19 @@ om_hs_token_refresh (OmHs        *hs,
                      char       **out_access_token,
                      char       **out_refresh_token)
 {
-  sqlite3_stmt *st = stmt (hs, "SELECT user_id, device_id, next_token FROM refresh_tokens WHERE token = ?");
+  sqlite3_stmt *st = om_hs_stmt (hs, "SELECT user_id, device_id, next_token FROM refresh_tokens WHERE token = ?");
   g_autofree char *user_id = NULL;
   g_autofree char *device_id = NULL;
   g_autofree char *next = NULL;
   gboolean found = FALSE;
 
-  bind_text (st, 1, refresh_token);
+  om_hs_bind_text (st, 1, refresh_token);
   if (sqlite3_step (st) == SQLITE_ROW)
     {
       found = TRUE;
-      user_id = col_dup (st, 0);
-      device_id = col_dup (st, 1);
-      next = col_dup (st, 2);
+      user_id = om_hs_col_dup (st, 0);
+      device_id = om_hs_col_dup (st, 1);
+      next = om_hs_col_dup (st, 2);
     }
   sqlite3_reset (st);
   if (!found)
@@ -470,25 +583,25 @@ om_hs_token_refresh (OmHs        *hs,
     {
       gboolean spent = FALSE;
 
-      st = stmt (hs, "SELECT 1 FROM tokens WHERE refresh_token = ?1 AND used = 1"
-                     " UNION SELECT 1 FROM refresh_tokens WHERE token = ?1 AND next_token IS NOT NULL");
-      bind_text (st, 1, next);
+      st = om_hs_stmt (hs, "SELECT 1 FROM tokens WHERE refresh_token = ?1 AND used = 1"
+                           " UNION SELECT 1 FROM refresh_tokens WHERE token = ?1 AND next_token IS NOT NULL");
+      om_hs_bind_text (st, 1, next);
       spent = sqlite3_step (st) == SQLITE_ROW;
       sqlite3_reset (st);
       if (spent)
         return 403;
-      st = stmt (hs, "DELETE FROM tokens WHERE refresh_token = ?");
-      bind_text (st, 1, next);
-      step_done (hs, st);
-      st = stmt (hs, "DELETE FROM refresh_tokens WHERE token = ?");
-      bind_text (st, 1, next);
-      step_done (hs, st);
+      st = om_hs_stmt (hs, "DELETE FROM tokens WHERE refresh_token = ?");
+      om_hs_bind_text (st, 1, next);
+      om_hs_step_done (hs, st);
+      st = om_hs_stmt (hs, "DELETE FROM refresh_tokens WHERE token = ?");
+      om_hs_bind_text (st, 1, next);
+      om_hs_step_done (hs, st);
     }
   *out_access_token = om_hs_token_create_refreshable (hs, user_id, device_id, lifetime_ms, out_refresh_token);
-  st = stmt (hs, "UPDATE refresh_tokens SET next_token = ? WHERE token = ?");
-  bind_text (st, 1, *out_refresh_token);
-  bind_text (st, 2, refresh_token);
-  step_done (hs, st);
+  st = om_hs_stmt (hs, "UPDATE refresh_tokens SET next_token = ? WHERE token = ?");
+  om_hs_bind_text (st, 1, *out_refresh_token);
+  om_hs_bind_text (st, 2, refresh_token);
+  om_hs_step_done (hs, st);
   return 200;
 }
 
@@ -497,19 +610,19 @@ om_hs_device_logout (OmHs       *hs,
                      const char *user_id,
                      const char *device_id)
 {
-  sqlite3_stmt *st = stmt (hs, "DELETE FROM tokens WHERE user_id = ? AND device_id = ?");
+  sqlite3_stmt *st = om_hs_stmt (hs, "DELETE FROM tokens WHERE user_id = ? AND device_id = ?");
 
-  bind_text (st, 1, user_id);
-  bind_text (st, 2, device_id);
-  step_done (hs, st);
-  st = stmt (hs, "DELETE FROM refresh_tokens WHERE user_id = ? AND device_id = ?");
-  bind_text (st, 1, user_id);
-  bind_text (st, 2, device_id);
-  step_done (hs, st);
-  st = stmt (hs, "DELETE FROM devices WHERE user_id = ? AND device_id = ?");
-  bind_text (st, 1, user_id);
-  bind_text (st, 2, device_id);
-  step_done (hs, st);
+  om_hs_bind_text (st, 1, user_id);
+  om_hs_bind_text (st, 2, device_id);
+  om_hs_step_done (hs, st);
+  st = om_hs_stmt (hs, "DELETE FROM refresh_tokens WHERE user_id = ? AND device_id = ?");
+  om_hs_bind_text (st, 1, user_id);
+  om_hs_bind_text (st, 2, device_id);
+  om_hs_step_done (hs, st);
+  st = om_hs_stmt (hs, "DELETE FROM devices WHERE user_id = ? AND device_id = ?");
+  om_hs_bind_text (st, 1, user_id);
+  om_hs_bind_text (st, 2, device_id);
+  om_hs_step_done (hs, st);
   om_hs_device_list_bump (hs, user_id);
 }
 
@@ -517,15 +630,15 @@ GPtrArray *
 om_hs_devices (OmHs       *hs,
                const char *user_id)
 {
-  sqlite3_stmt *st = stmt (hs, "SELECT device_id, display_name FROM devices WHERE user_id = ? ORDER BY device_id");
+  sqlite3_stmt *st = om_hs_stmt (hs, "SELECT device_id, display_name FROM devices WHERE user_id = ? ORDER BY device_id");
   GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
 
-  bind_text (st, 1, user_id);
+  om_hs_bind_text (st, 1, user_id);
   while (sqlite3_step (st) == SQLITE_ROW)
     {
       char **row = g_new0 (char *, 3);
-      row[0] = col_dup (st, 0);
-      row[1] = col_dup (st, 1);
+      row[0] = om_hs_col_dup (st, 0);
+      row[1] = om_hs_col_dup (st, 1);
       g_ptr_array_add (out, row);
     }
   sqlite3_reset (st);
@@ -536,16 +649,16 @@ void
 om_hs_token_delete_user (OmHs       *hs,
                          const char *user_id)
 {
-  sqlite3_stmt *st = stmt (hs, "DELETE FROM tokens WHERE user_id = ?");
+  sqlite3_stmt *st = om_hs_stmt (hs, "DELETE FROM tokens WHERE user_id = ?");
 
-  bind_text (st, 1, user_id);
-  step_done (hs, st);
-  st = stmt (hs, "DELETE FROM refresh_tokens WHERE user_id = ?");
-  bind_text (st, 1, user_id);
-  step_done (hs, st);
-  st = stmt (hs, "DELETE FROM devices WHERE user_id = ?");
-  bind_text (st, 1, user_id);
-  step_done (hs, st);
+  om_hs_bind_text (st, 1, user_id);
+  om_hs_step_done (hs, st);
+  st = om_hs_stmt (hs, "DELETE FROM refresh_tokens WHERE user_id = ?");
+  om_hs_bind_text (st, 1, user_id);
+  om_hs_step_done (hs, st);
+  st = om_hs_stmt (hs, "DELETE FROM devices WHERE user_id = ?");
+  om_hs_bind_text (st, 1, user_id);
+  om_hs_step_done (hs, st);
 }
 
 guint
@@ -553,11 +666,11 @@ om_hs_token_expire (OmHs       *hs,
                     const char *user_id,
                     const char *token)
 {
-  sqlite3_stmt *st = stmt (hs, "UPDATE tokens SET expired = 1 WHERE user_id = ? OR token = ?");
+  sqlite3_stmt *st = om_hs_stmt (hs, "UPDATE tokens SET expired = 1 WHERE user_id = ? OR token = ?");
 
-  bind_text (st, 1, user_id);
-  bind_text (st, 2, token);
-  step_done (hs, st);
+  om_hs_bind_text (st, 1, user_id);
+  om_hs_bind_text (st, 2, token);
+  om_hs_step_done (hs, st);
   return sqlite3_changes (hs->db);
 }
 
@@ -566,19 +679,19 @@ om_hs_filter_create (OmHs       *hs,
                      const char *user_id,
                      const char *json)
 {
-  sqlite3_stmt *st = stmt (hs, "SELECT COALESCE (MAX (filter_id) + 1, 0) FROM filters WHERE user_id = ?");
+  sqlite3_stmt *st = om_hs_stmt (hs, "SELECT COALESCE (MAX (filter_id) + 1, 0) FROM filters WHERE user_id = ?");
   gint64 id;
 
-  bind_text (st, 1, user_id);
+  om_hs_bind_text (st, 1, user_id);
   sqlite3_step (st);
   id = sqlite3_column_int64 (st, 0);
   sqlite3_reset (st);
 
-  st = stmt (hs, "INSERT INTO filters (user_id, filter_id, json) VALUES (?, ?, ?)");
-  bind_text (st, 1, user_id);
+  st = om_hs_stmt (hs, "INSERT INTO filters (user_id, filter_id, json) VALUES (?, ?, ?)");
+  om_hs_bind_text (st, 1, user_id);
   sqlite3_bind_int64 (st, 2, id);
-  bind_text (st, 3, json);
-  step_done (hs, st);
+  om_hs_bind_text (st, 3, json);
+  om_hs_step_done (hs, st);
   return g_strdup_printf ("%" G_GINT64_FORMAT, id);
 }
 
@@ -595,11 +708,11 @@ om_hs_filter_get (OmHs       *hs,
   id = g_ascii_strtoll (filter_id, &end, 10);
   if (filter_id[0] == '\0' || *end != '\0' || id < 0)
     return NULL;
-  st = stmt (hs, "SELECT json FROM filters WHERE user_id = ? AND filter_id = ?");
-  bind_text (st, 1, user_id);
+  st = om_hs_stmt (hs, "SELECT json FROM filters WHERE user_id = ? AND filter_id = ?");
+  om_hs_bind_text (st, 1, user_id);
   sqlite3_bind_int64 (st, 2, id);
   if (sqlite3_step (st) == SQLITE_ROW)
-    json = col_dup (st, 0);
+    json = om_hs_col_dup (st, 0);
   sqlite3_reset (st);
   return json;
 }
@@ -646,23 +759,23 @@ om_hs_event_create (OmHs       *hs,
   /* Not om_hs_stream_advance(): the notification must follow the insert. */
   hs->stream++;
   ev->stream = hs->stream;
-  st = stmt (hs, "INSERT OR REPLACE INTO meta (key, value) VALUES ('stream', ?)");
+  st = om_hs_stmt (hs, "INSERT OR REPLACE INTO meta (key, value) VALUES ('stream', ?)");
   sqlite3_bind_int64 (st, 1, hs->stream);
-  step_done (hs, st);
+  om_hs_step_done (hs, st);
 
-  st = stmt (hs, "INSERT INTO events (" EV_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)");
+  st = om_hs_stmt (hs, "INSERT INTO events (" EV_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)");
   sqlite3_bind_int64 (st, 1, ev->stream);
-  bind_text (st, 2, ev->event_id);
-  bind_text (st, 3, ev->room_id);
-  bind_text (st, 4, ev->type);
-  bind_text (st, 5, ev->state_key);
-  bind_text (st, 6, ev->sender);
-  bind_text (st, 7, ev->content);
+  om_hs_bind_text (st, 2, ev->event_id);
+  om_hs_bind_text (st, 3, ev->room_id);
+  om_hs_bind_text (st, 4, ev->type);
+  om_hs_bind_text (st, 5, ev->state_key);
+  om_hs_bind_text (st, 6, ev->sender);
+  om_hs_bind_text (st, 7, ev->content);
   sqlite3_bind_int64 (st, 8, ev->origin_server_ts);
-  bind_text (st, 9, ev->txn_id);
-  bind_text (st, 10, ev->device_id);
-  bind_text (st, 11, ev->prev_event_id);
-  step_done (hs, st);
+  om_hs_bind_text (st, 9, ev->txn_id);
+  om_hs_bind_text (st, 10, ev->device_id);
+  om_hs_bind_text (st, 11, ev->prev_event_id);
+  om_hs_step_done (hs, st);
 
   if (state_key != NULL)
     {
@@ -670,25 +783,25 @@ om_hs_event_create (OmHs       *hs,
 
       if (g_str_equal (type, "m.room.member") && json_object_has_member (content, "membership"))
         membership = json_object_get_string_member (content, "membership");
-      st = stmt (hs, "INSERT OR REPLACE INTO current_state (room_id, type, state_key, event_stream, membership)"
-                     " VALUES (?, ?, ?, ?, ?)");
-      bind_text (st, 1, room_id);
-      bind_text (st, 2, type);
-      bind_text (st, 3, state_key);
+      st = om_hs_stmt (hs, "INSERT OR REPLACE INTO current_state (room_id, type, state_key, event_stream, membership)"
+                           " VALUES (?, ?, ?, ?, ?)");
+      om_hs_bind_text (st, 1, room_id);
+      om_hs_bind_text (st, 2, type);
+      om_hs_bind_text (st, 3, state_key);
       sqlite3_bind_int64 (st, 4, ev->stream);
-      bind_text (st, 5, membership);
-      step_done (hs, st);
+      om_hs_bind_text (st, 5, membership);
+      om_hs_step_done (hs, st);
     }
   if (txn_id != NULL && device_id != NULL)
     {
-      st = stmt (hs, "INSERT OR IGNORE INTO transactions (user_id, device_id, room_id, txn_id, event_id)"
-                     " VALUES (?, ?, ?, ?, ?)");
-      bind_text (st, 1, sender);
-      bind_text (st, 2, device_id);
-      bind_text (st, 3, room_id);
-      bind_text (st, 4, txn_id);
-      bind_text (st, 5, ev->event_id);
-      step_done (hs, st);
+      st = om_hs_stmt (hs, "INSERT OR IGNORE INTO transactions (user_id, device_id, room_id, txn_id, event_id)"
+                           " VALUES (?, ?, ?, ?, ?)");
+      om_hs_bind_text (st, 1, sender);
+      om_hs_bind_text (st, 2, device_id);
+      om_hs_bind_text (st, 3, room_id);
+      om_hs_bind_text (st, 4, txn_id);
+      om_hs_bind_text (st, 5, ev->event_id);
+      om_hs_step_done (hs, st);
     }
   exec (hs, "COMMIT");
 
@@ -701,9 +814,9 @@ OmHsEvent *
 om_hs_event_get (OmHs       *hs,
                  const char *event_id)
 {
-  sqlite3_stmt *st = stmt (hs, "SELECT " EV_COLS " FROM events WHERE event_id = ?");
+  sqlite3_stmt *st = om_hs_stmt (hs, "SELECT " EV_COLS " FROM events WHERE event_id = ?");
 
-  bind_text (st, 1, event_id);
+  om_hs_bind_text (st, 1, event_id);
   return event_from_stmt (st);
 }
 
@@ -714,16 +827,16 @@ om_hs_txn_lookup (OmHs       *hs,
                   const char *room_id,
                   const char *txn_id)
 {
-  sqlite3_stmt *st = stmt (hs, "SELECT event_id FROM transactions WHERE user_id = ? AND device_id = ?"
-                               " AND room_id = ? AND txn_id = ?");
+  sqlite3_stmt *st = om_hs_stmt (hs, "SELECT event_id FROM transactions WHERE user_id = ? AND device_id = ?"
+                                     " AND room_id = ? AND txn_id = ?");
   char *event_id = NULL;
 
-  bind_text (st, 1, user_id);
-  bind_text (st, 2, device_id);
-  bind_text (st, 3, room_id);
-  bind_text (st, 4, txn_id);
+  om_hs_bind_text (st, 1, user_id);
+  om_hs_bind_text (st, 2, device_id);
+  om_hs_bind_text (st, 3, room_id);
+  om_hs_bind_text (st, 4, txn_id);
   if (sqlite3_step (st) == SQLITE_ROW)
-    event_id = col_dup (st, 0);
+    event_id = om_hs_col_dup (st, 0);
   sqlite3_reset (st);
   return event_id;
 }
@@ -773,11 +886,11 @@ om_hs_event_redact (OmHs       *hs,
   because = om_hs_event_to_json (hs, redaction, OM_HS_FORMAT_CLIENT, NULL, NULL);
   because_str = om_hs_json_to_string (because);
 
-  st = stmt (hs, "UPDATE events SET content = ?, redacted_because = ? WHERE event_id = ?");
-  bind_text (st, 1, kept_str);
-  bind_text (st, 2, because_str);
-  bind_text (st, 3, event_id);
-  step_done (hs, st);
+  st = om_hs_stmt (hs, "UPDATE events SET content = ?, redacted_because = ? WHERE event_id = ?");
+  om_hs_bind_text (st, 1, kept_str);
+  om_hs_bind_text (st, 2, because_str);
+  om_hs_bind_text (st, 3, event_id);
+  om_hs_step_done (hs, st);
 }
 
 GPtrArray *
@@ -791,12 +904,12 @@ om_hs_room_events (OmHs       *hs,
   sqlite3_stmt *st;
 
   if (newest_first)
-    st = stmt (hs, "SELECT " EV_COLS " FROM events WHERE room_id = ? AND stream > ? AND stream <= ?"
-                   " ORDER BY stream DESC LIMIT ?");
+    st = om_hs_stmt (hs, "SELECT " EV_COLS " FROM events WHERE room_id = ? AND stream > ? AND stream <= ?"
+                         " ORDER BY stream DESC LIMIT ?");
   else
-    st = stmt (hs, "SELECT " EV_COLS " FROM events WHERE room_id = ? AND stream > ? AND stream <= ?"
-                   " ORDER BY stream ASC LIMIT ?");
-  bind_text (st, 1, room_id);
+    st = om_hs_stmt (hs, "SELECT " EV_COLS " FROM events WHERE room_id = ? AND stream > ? AND stream <= ?"
+                         " ORDER BY stream ASC LIMIT ?");
+  om_hs_bind_text (st, 1, room_id);
   sqlite3_bind_int64 (st, 2, after);
   sqlite3_bind_int64 (st, 3, upto);
   sqlite3_bind_int64 (st, 4, limit ? (gint64) limit : G_MAXINT64);
@@ -816,10 +929,10 @@ om_hs_room_count_events (OmHs       *hs,
                          gint64      after,
                          gint64      upto)
 {
-  sqlite3_stmt *st = stmt (hs, "SELECT COUNT (*) FROM events WHERE room_id = ? AND stream > ? AND stream <= ?");
+  sqlite3_stmt *st = om_hs_stmt (hs, "SELECT COUNT (*) FROM events WHERE room_id = ? AND stream > ? AND stream <= ?");
   gint64 n;
 
-  bind_text (st, 1, room_id);
+  om_hs_bind_text (st, 1, room_id);
   sqlite3_bind_int64 (st, 2, after);
   sqlite3_bind_int64 (st, 3, upto);
   sqlite3_step (st);
@@ -832,10 +945,10 @@ gboolean
 om_hs_room_exists (OmHs       *hs,
                    const char *room_id)
 {
-  sqlite3_stmt *st = stmt (hs, "SELECT 1 FROM current_state WHERE room_id = ? AND type = 'm.room.create'");
+  sqlite3_stmt *st = om_hs_stmt (hs, "SELECT 1 FROM current_state WHERE room_id = ? AND type = 'm.room.create'");
   gboolean found;
 
-  bind_text (st, 1, room_id);
+  om_hs_bind_text (st, 1, room_id);
   found = sqlite3_step (st) == SQLITE_ROW;
   sqlite3_reset (st);
   return found;
@@ -847,13 +960,13 @@ om_hs_state_get (OmHs       *hs,
                  const char *type,
                  const char *state_key)
 {
-  sqlite3_stmt *st = stmt (hs, "SELECT " EV_COLS " FROM events WHERE stream ="
-                               " (SELECT event_stream FROM current_state"
-                               "  WHERE room_id = ? AND type = ? AND state_key = ?)");
+  sqlite3_stmt *st = om_hs_stmt (hs, "SELECT " EV_COLS " FROM events WHERE stream ="
+                                     " (SELECT event_stream FROM current_state"
+                                     "  WHERE room_id = ? AND type = ? AND state_key = ?)");
 
-  bind_text (st, 1, room_id);
-  bind_text (st, 2, type);
-  bind_text (st, 3, state_key);
+  om_hs_bind_text (st, 1, room_id);
+  om_hs_bind_text (st, 2, type);
+  om_hs_bind_text (st, 3, state_key);
   return event_from_stmt (st);
 }
 
@@ -866,17 +979,17 @@ om_hs_state_at (OmHs       *hs,
 
   if (pos <= 0)
     {
-      st = stmt (hs, "SELECT " EV_COLS " FROM events WHERE stream IN"
-                     " (SELECT event_stream FROM current_state WHERE room_id = ?)"
-                     " ORDER BY type, state_key");
-      bind_text (st, 1, room_id);
+      st = om_hs_stmt (hs, "SELECT " EV_COLS " FROM events WHERE stream IN"
+                           " (SELECT event_stream FROM current_state WHERE room_id = ?)"
+                           " ORDER BY type, state_key");
+      om_hs_bind_text (st, 1, room_id);
       return events_from_stmt (st);
     }
-  st = stmt (hs, "SELECT " EV_COLS " FROM events e WHERE room_id = ?1 AND state_key IS NOT NULL"
-                 " AND stream = (SELECT MAX (stream) FROM events e2 WHERE e2.room_id = ?1"
-                 "  AND e2.type = e.type AND e2.state_key = e.state_key AND e2.stream <= ?2)"
-                 " ORDER BY type, state_key");
-  bind_text (st, 1, room_id);
+  st = om_hs_stmt (hs, "SELECT " EV_COLS " FROM events e WHERE room_id = ?1 AND state_key IS NOT NULL"
+                       " AND stream = (SELECT MAX (stream) FROM events e2 WHERE e2.room_id = ?1"
+                       "  AND e2.type = e.type AND e2.state_key = e.state_key AND e2.stream <= ?2)"
+                       " ORDER BY type, state_key");
+  om_hs_bind_text (st, 1, room_id);
   sqlite3_bind_int64 (st, 2, pos);
   return events_from_stmt (st);
 }
@@ -886,14 +999,14 @@ om_hs_membership (OmHs       *hs,
                   const char *room_id,
                   const char *user_id)
 {
-  sqlite3_stmt *st = stmt (hs, "SELECT membership FROM current_state WHERE room_id = ?"
-                               " AND type = 'm.room.member' AND state_key = ?");
+  sqlite3_stmt *st = om_hs_stmt (hs, "SELECT membership FROM current_state WHERE room_id = ?"
+                                     " AND type = 'm.room.member' AND state_key = ?");
   char *membership = NULL;
 
-  bind_text (st, 1, room_id);
-  bind_text (st, 2, user_id);
+  om_hs_bind_text (st, 1, room_id);
+  om_hs_bind_text (st, 2, user_id);
   if (sqlite3_step (st) == SQLITE_ROW)
-    membership = col_dup (st, 0);
+    membership = om_hs_col_dup (st, 0);
   sqlite3_reset (st);
   return membership;
 }
@@ -902,12 +1015,12 @@ GPtrArray *
 om_hs_user_rooms (OmHs       *hs,
                   const char *user_id)
 {
-  sqlite3_stmt *st = stmt (hs, "SELECT " EV_COLS " FROM events WHERE stream IN"
-                               " (SELECT event_stream FROM current_state"
-                               "  WHERE type = 'm.room.member' AND state_key = ?)"
-                               " ORDER BY stream");
+  sqlite3_stmt *st = om_hs_stmt (hs, "SELECT " EV_COLS " FROM events WHERE stream IN"
+                                     " (SELECT event_stream FROM current_state"
+                                     "  WHERE type = 'm.room.member' AND state_key = ?)"
+                                     " ORDER BY stream");
 
-  bind_text (st, 1, user_id);
+  om_hs_bind_text (st, 1, user_id);
   return events_from_stmt (st);
 }
 
@@ -916,15 +1029,15 @@ om_hs_room_members (OmHs       *hs,
                     const char *room_id,
                     const char *membership)
 {
-  sqlite3_stmt *st = stmt (hs, "SELECT state_key FROM current_state WHERE room_id = ?"
-                               " AND type = 'm.room.member' AND (?2 IS NULL OR membership = ?2)"
-                               " ORDER BY state_key");
+  sqlite3_stmt *st = om_hs_stmt (hs, "SELECT state_key FROM current_state WHERE room_id = ?"
+                                     " AND type = 'm.room.member' AND (?2 IS NULL OR membership = ?2)"
+                                     " ORDER BY state_key");
   GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
 
-  bind_text (st, 1, room_id);
-  bind_text (st, 2, membership);
+  om_hs_bind_text (st, 1, room_id);
+  om_hs_bind_text (st, 2, membership);
   while (sqlite3_step (st) == SQLITE_ROW)
-    g_ptr_array_add (out, col_dup (st, 0));
+    g_ptr_array_add (out, om_hs_col_dup (st, 0));
   sqlite3_reset (st);
   return out;
 }
@@ -934,17 +1047,17 @@ om_hs_users_share_room (OmHs       *hs,
                         const char *a,
                         const char *b)
 {
-  sqlite3_stmt *st = stmt (hs, "SELECT 1 FROM current_state x JOIN current_state y"
-                               " ON x.room_id = y.room_id"
-                               " WHERE x.type = 'm.room.member' AND y.type = 'm.room.member'"
-                               " AND x.state_key = ? AND y.state_key = ?"
-                               " AND x.membership = 'join' AND y.membership IN ('join', 'invite')");
+  sqlite3_stmt *st = om_hs_stmt (hs, "SELECT 1 FROM current_state x JOIN current_state y"
+                                     " ON x.room_id = y.room_id"
+                                     " WHERE x.type = 'm.room.member' AND y.type = 'm.room.member'"
+                                     " AND x.state_key = ? AND y.state_key = ?"
+                                     " AND x.membership = 'join' AND y.membership IN ('join', 'invite')");
   gboolean found;
 
   if (g_str_equal (a, b))
     return TRUE;
-  bind_text (st, 1, a);
-  bind_text (st, 2, b);
+  om_hs_bind_text (st, 1, a);
+  om_hs_bind_text (st, 2, b);
   found = sqlite3_step (st) == SQLITE_ROW;
   sqlite3_reset (st);
   return found;
@@ -1024,11 +1137,11 @@ om_hs_alias_create (OmHs       *hs,
                     const char *alias,
                     const char *room_id)
 {
-  sqlite3_stmt *st = stmt (hs, "INSERT OR IGNORE INTO aliases (alias, room_id) VALUES (?, ?)");
+  sqlite3_stmt *st = om_hs_stmt (hs, "INSERT OR IGNORE INTO aliases (alias, room_id) VALUES (?, ?)");
 
-  bind_text (st, 1, alias);
-  bind_text (st, 2, room_id);
-  step_done (hs, st);
+  om_hs_bind_text (st, 1, alias);
+  om_hs_bind_text (st, 2, room_id);
+  om_hs_step_done (hs, st);
   return sqlite3_changes (hs->db) > 0;
 }
 
@@ -1036,12 +1149,12 @@ char *
 om_hs_alias_lookup (OmHs       *hs,
                     const char *alias)
 {
-  sqlite3_stmt *st = stmt (hs, "SELECT room_id FROM aliases WHERE alias = ?");
+  sqlite3_stmt *st = om_hs_stmt (hs, "SELECT room_id FROM aliases WHERE alias = ?");
   char *room_id = NULL;
 
-  bind_text (st, 1, alias);
+  om_hs_bind_text (st, 1, alias);
   if (sqlite3_step (st) == SQLITE_ROW)
-    room_id = col_dup (st, 0);
+    room_id = om_hs_col_dup (st, 0);
   sqlite3_reset (st);
   return room_id;
 }
@@ -1050,12 +1163,12 @@ GPtrArray *
 om_hs_room_aliases (OmHs       *hs,
                     const char *room_id)
 {
-  sqlite3_stmt *st = stmt (hs, "SELECT alias FROM aliases WHERE room_id = ? ORDER BY alias");
+  sqlite3_stmt *st = om_hs_stmt (hs, "SELECT alias FROM aliases WHERE room_id = ? ORDER BY alias");
   GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
 
-  bind_text (st, 1, room_id);
+  om_hs_bind_text (st, 1, room_id);
   while (sqlite3_step (st) == SQLITE_ROW)
-    g_ptr_array_add (out, col_dup (st, 0));
+    g_ptr_array_add (out, om_hs_col_dup (st, 0));
   sqlite3_reset (st);
   return out;
 }
@@ -1070,18 +1183,18 @@ om_hs_receipt_set (OmHs       *hs,
                    const char *thread_id,
                    const char *event_id)
 {
-  sqlite3_stmt *st = stmt (hs, "INSERT OR REPLACE INTO receipts"
-                               " (room_id, user_id, type, thread_id, event_id, ts, stream)"
-                               " VALUES (?, ?, ?, ?, ?, ?, ?)");
+  sqlite3_stmt *st = om_hs_stmt (hs, "INSERT OR REPLACE INTO receipts"
+                                     " (room_id, user_id, type, thread_id, event_id, ts, stream)"
+                                     " VALUES (?, ?, ?, ?, ?, ?, ?)");
 
-  bind_text (st, 1, room_id);
-  bind_text (st, 2, user_id);
-  bind_text (st, 3, type);
-  bind_text (st, 4, thread_id ? thread_id : "");
-  bind_text (st, 5, event_id);
+  om_hs_bind_text (st, 1, room_id);
+  om_hs_bind_text (st, 2, user_id);
+  om_hs_bind_text (st, 3, type);
+  om_hs_bind_text (st, 4, thread_id ? thread_id : "");
+  om_hs_bind_text (st, 5, event_id);
   sqlite3_bind_int64 (st, 6, om_hs_now_ms ());
   sqlite3_bind_int64 (st, 7, hs->stream + 1);
-  step_done (hs, st);
+  om_hs_step_done (hs, st);
   om_hs_stream_advance (hs);
 }
 
@@ -1090,17 +1203,17 @@ om_hs_receipts_since (OmHs       *hs,
                       const char *room_id,
                       gint64      after)
 {
-  sqlite3_stmt *st = stmt (hs, "SELECT user_id, type, thread_id, event_id, ts FROM receipts"
-                               " WHERE room_id = ? AND stream > ? ORDER BY stream");
+  sqlite3_stmt *st = om_hs_stmt (hs, "SELECT user_id, type, thread_id, event_id, ts FROM receipts"
+                                     " WHERE room_id = ? AND stream > ? ORDER BY stream");
   GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
 
-  bind_text (st, 1, room_id);
+  om_hs_bind_text (st, 1, room_id);
   sqlite3_bind_int64 (st, 2, after);
   while (sqlite3_step (st) == SQLITE_ROW)
     {
       char **row = g_new0 (char *, 6);
       for (int i = 0; i < 5; i++)
-        row[i] = col_dup (st, i);
+        row[i] = om_hs_col_dup (st, i);
       g_ptr_array_add (out, row);
     }
   sqlite3_reset (st);
@@ -1112,13 +1225,13 @@ om_hs_read_up_to (OmHs       *hs,
                   const char *room_id,
                   const char *user_id)
 {
-  sqlite3_stmt *st = stmt (hs, "SELECT MAX (e.stream) FROM receipts r JOIN events e"
-                               " ON e.event_id = r.event_id WHERE r.room_id = ? AND r.user_id = ?"
-                               " AND r.type IN ('m.read', 'm.read.private')");
+  sqlite3_stmt *st = om_hs_stmt (hs, "SELECT MAX (e.stream) FROM receipts r JOIN events e"
+                                     " ON e.event_id = r.event_id WHERE r.room_id = ? AND r.user_id = ?"
+                                     " AND r.type IN ('m.read', 'm.read.private')");
   gint64 pos;
 
-  bind_text (st, 1, room_id);
-  bind_text (st, 2, user_id);
+  om_hs_bind_text (st, 1, room_id);
+  om_hs_bind_text (st, 2, user_id);
   sqlite3_step (st);
   pos = sqlite3_column_int64 (st, 0);
   sqlite3_reset (st);
@@ -1132,15 +1245,15 @@ om_hs_account_data_set (OmHs       *hs,
                         const char *type,
                         const char *content)
 {
-  sqlite3_stmt *st = stmt (hs, "INSERT OR REPLACE INTO account_data (user_id, room_id, type, content, stream)"
-                               " VALUES (?, ?, ?, ?, ?)");
+  sqlite3_stmt *st = om_hs_stmt (hs, "INSERT OR REPLACE INTO account_data (user_id, room_id, type, content, stream)"
+                                     " VALUES (?, ?, ?, ?, ?)");
 
-  bind_text (st, 1, user_id);
-  bind_text (st, 2, room_id ? room_id : "");
-  bind_text (st, 3, type);
-  bind_text (st, 4, content);
+  om_hs_bind_text (st, 1, user_id);
+  om_hs_bind_text (st, 2, room_id ? room_id : "");
+  om_hs_bind_text (st, 3, type);
+  om_hs_bind_text (st, 4, content);
   sqlite3_bind_int64 (st, 5, hs->stream + 1);
-  step_done (hs, st);
+  om_hs_step_done (hs, st);
   om_hs_stream_advance (hs);
 }
 
@@ -1150,14 +1263,14 @@ om_hs_account_data_get (OmHs       *hs,
                         const char *room_id,
                         const char *type)
 {
-  sqlite3_stmt *st = stmt (hs, "SELECT content FROM account_data WHERE user_id = ? AND room_id = ? AND type = ?");
+  sqlite3_stmt *st = om_hs_stmt (hs, "SELECT content FROM account_data WHERE user_id = ? AND room_id = ? AND type = ?");
   char *content = NULL;
 
-  bind_text (st, 1, user_id);
-  bind_text (st, 2, room_id ? room_id : "");
-  bind_text (st, 3, type);
+  om_hs_bind_text (st, 1, user_id);
+  om_hs_bind_text (st, 2, room_id ? room_id : "");
+  om_hs_bind_text (st, 3, type);
   if (sqlite3_step (st) == SQLITE_ROW)
-    content = col_dup (st, 0);
+    content = om_hs_col_dup (st, 0);
   sqlite3_reset (st);
   return content;
 }
@@ -1168,18 +1281,18 @@ om_hs_account_data_since (OmHs       *hs,
                           const char *room_id,
                           gint64      after)
 {
-  sqlite3_stmt *st = stmt (hs, "SELECT type, content FROM account_data WHERE user_id = ?"
-                               " AND room_id = ? AND stream > ? ORDER BY stream");
+  sqlite3_stmt *st = om_hs_stmt (hs, "SELECT type, content FROM account_data WHERE user_id = ?"
+                                     " AND room_id = ? AND stream > ? ORDER BY stream");
   GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
 
-  bind_text (st, 1, user_id);
-  bind_text (st, 2, room_id ? room_id : "");
+  om_hs_bind_text (st, 1, user_id);
+  om_hs_bind_text (st, 2, room_id ? room_id : "");
   sqlite3_bind_int64 (st, 3, after);
   while (sqlite3_step (st) == SQLITE_ROW)
     {
       char **row = g_new0 (char *, 3);
-      row[0] = col_dup (st, 0);
-      row[1] = col_dup (st, 1);
+      row[0] = om_hs_col_dup (st, 0);
+      row[1] = om_hs_col_dup (st, 1);
       g_ptr_array_add (out, row);
     }
   sqlite3_reset (st);
@@ -1193,17 +1306,17 @@ om_hs_presence_set (OmHs       *hs,
                     const char *status_msg,
                     gboolean    set_status)
 {
-  sqlite3_stmt *st = stmt (hs, "SELECT presence, status_msg FROM presence WHERE user_id = ?");
+  sqlite3_stmt *st = om_hs_stmt (hs, "SELECT presence, status_msg FROM presence WHERE user_id = ?");
   g_autofree char *old_presence = NULL;
   g_autofree char *old_status = NULL;
   gboolean known = FALSE, changed;
 
-  bind_text (st, 1, user_id);
+  om_hs_bind_text (st, 1, user_id);
   if (sqlite3_step (st) == SQLITE_ROW)
     {
       known = TRUE;
-      old_presence = col_dup (st, 0);
-      old_status = col_dup (st, 1);
+      old_presence = om_hs_col_dup (st, 0);
+      old_status = om_hs_col_dup (st, 1);
     }
   sqlite3_reset (st);
   if (!set_status)
@@ -1212,22 +1325,22 @@ om_hs_presence_set (OmHs       *hs,
 
   if (changed)
     {
-      st = stmt (hs, "INSERT OR REPLACE INTO presence (user_id, presence, status_msg, last_active_ts, stream)"
-                     " VALUES (?, ?, ?, ?, ?)");
-      bind_text (st, 1, user_id);
-      bind_text (st, 2, presence);
-      bind_text (st, 3, status_msg);
+      st = om_hs_stmt (hs, "INSERT OR REPLACE INTO presence (user_id, presence, status_msg, last_active_ts, stream)"
+                           " VALUES (?, ?, ?, ?, ?)");
+      om_hs_bind_text (st, 1, user_id);
+      om_hs_bind_text (st, 2, presence);
+      om_hs_bind_text (st, 3, status_msg);
       sqlite3_bind_int64 (st, 4, om_hs_now_ms ());
       sqlite3_bind_int64 (st, 5, hs->stream + 1);
-      step_done (hs, st);
+      om_hs_step_done (hs, st);
       om_hs_stream_advance (hs);
     }
   else if (g_strcmp0 (presence, "offline") != 0)
     {
-      st = stmt (hs, "UPDATE presence SET last_active_ts = ? WHERE user_id = ?");
+      st = om_hs_stmt (hs, "UPDATE presence SET last_active_ts = ? WHERE user_id = ?");
       sqlite3_bind_int64 (st, 1, om_hs_now_ms ());
-      bind_text (st, 2, user_id);
-      step_done (hs, st);
+      om_hs_bind_text (st, 2, user_id);
+      om_hs_step_done (hs, st);
     }
   return changed;
 }
@@ -1237,10 +1350,10 @@ om_hs_presence_get (OmHs       *hs,
                     const char *user_id,
                     gint64     *out_stream)
 {
-  sqlite3_stmt *st = stmt (hs, "SELECT presence, status_msg, last_active_ts, stream FROM presence WHERE user_id = ?");
+  sqlite3_stmt *st = om_hs_stmt (hs, "SELECT presence, status_msg, last_active_ts, stream FROM presence WHERE user_id = ?");
   JsonObject *obj = NULL;
 
-  bind_text (st, 1, user_id);
+  om_hs_bind_text (st, 1, user_id);
   if (sqlite3_step (st) == SQLITE_ROW)
     {
       const char *presence = (const char *) sqlite3_column_text (st, 0);
@@ -1266,12 +1379,12 @@ GPtrArray *
 om_hs_presence_since (OmHs   *hs,
                       gint64  after)
 {
-  sqlite3_stmt *st = stmt (hs, "SELECT user_id FROM presence WHERE stream > ? ORDER BY stream");
+  sqlite3_stmt *st = om_hs_stmt (hs, "SELECT user_id FROM presence WHERE stream > ? ORDER BY stream");
   GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
 
   sqlite3_bind_int64 (st, 1, after);
   while (sqlite3_step (st) == SQLITE_ROW)
-    g_ptr_array_add (out, col_dup (st, 0));
+    g_ptr_array_add (out, om_hs_col_dup (st, 0));
   sqlite3_reset (st);
   return out;
 }
@@ -1280,10 +1393,10 @@ gint64
 om_hs_device_list_pos (OmHs       *hs,
                        const char *user_id)
 {
-  sqlite3_stmt *st = stmt (hs, "SELECT stream FROM device_lists WHERE user_id = ?");
+  sqlite3_stmt *st = om_hs_stmt (hs, "SELECT stream FROM device_lists WHERE user_id = ?");
   gint64 pos = 0;
 
-  bind_text (st, 1, user_id);
+  om_hs_bind_text (st, 1, user_id);
   if (sqlite3_step (st) == SQLITE_ROW)
     pos = sqlite3_column_int64 (st, 0);
   sqlite3_reset (st);
@@ -1294,10 +1407,10 @@ void
 om_hs_device_list_bump (OmHs       *hs,
                         const char *user_id)
 {
-  sqlite3_stmt *st = stmt (hs, "INSERT OR REPLACE INTO device_lists (user_id, stream) VALUES (?, ?)");
+  sqlite3_stmt *st = om_hs_stmt (hs, "INSERT OR REPLACE INTO device_lists (user_id, stream) VALUES (?, ?)");
 
-  bind_text (st, 1, user_id);
+  om_hs_bind_text (st, 1, user_id);
   sqlite3_bind_int64 (st, 2, hs->stream + 1);
-  step_done (hs, st);
+  om_hs_step_done (hs, st);
   om_hs_stream_advance (hs);
 }

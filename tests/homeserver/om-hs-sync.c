@@ -401,9 +401,8 @@ room_entry (OmHs             *hs,
 
   /* State at the start of the timeline, less what the client already has
    * (everything after the timeline start is in the timeline). */
-  ts_state = om_hs_state_at (hs, room_id, tl_start > 0 ? tl_start : 1);
-  if (tl_start <= 0)
-    g_ptr_array_set_size (ts_state, 0);
+  ts_state = tl_start > 0 ? om_hs_state_at (hs, room_id, tl_start)
+                          : g_ptr_array_new_with_free_func ((GDestroyNotify) om_hs_event_free);
   if (since >= 0 && !full_state)
     prev_state = om_hs_state_at (hs, room_id, since);
   state_arr = json_array_new ();
@@ -567,7 +566,8 @@ build_sync (OmHs       *hs,
   g_autofree char *next = token_s (hs->stream);
   OmHsFilterParams fp;
   gboolean has_rooms;
-  JsonObject *rooms_obj, *otk;
+  JsonObject *rooms_obj;
+  gboolean has_to_device;
 
   filter_params (filter, &fp);
   for (guint i = 0; i < rooms->len; i++)
@@ -646,7 +646,7 @@ build_sync (OmHs       *hs,
 
   if (since >= 0)
     {
-      g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+      g_autoptr(GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
       for (guint i = 0; i < rooms->len; i++)
         {
@@ -659,7 +659,7 @@ build_sync (OmHs       *hs,
 
               if (g_hash_table_contains (seen, m))
                 continue;
-              g_hash_table_add (seen, (gpointer) g_intern_string (m));
+              g_hash_table_add (seen, g_strdup (m));
               if (om_hs_device_list_pos (hs, m) > since)
                 json_array_add_string_element (changed, m);
             }
@@ -683,11 +683,7 @@ build_sync (OmHs       *hs,
     }
   else
     json_array_unref (changed);
-  otk = json_object_new ();
-  json_object_set_int_member (otk, "signed_curve25519", 0);
-  json_object_set_object_member (out, "device_one_time_keys_count", otk);
-  json_object_set_array_member (out, "org.matrix.msc2732.device_unused_fallback_key_types", json_array_new ());
-  json_object_set_array_member (out, "device_unused_fallback_key_types", json_array_new ());
+  has_to_device = om_hs_sync_add_e2ee (hs, user_id, device_id, since, out);
 
   has_rooms = json_object_get_size (join) + json_object_get_size (invite) + json_object_get_size (leave) > 0;
   if (has_rooms)
@@ -705,7 +701,7 @@ build_sync (OmHs       *hs,
   json_object_unref (invite);
   json_object_unref (leave);
 
-  *out_has_data = has_rooms || json_object_has_member (out, "presence") ||
+  *out_has_data = has_rooms || has_to_device || json_object_has_member (out, "presence") ||
                   json_object_has_member (out, "account_data") ||
                   json_object_has_member (out, "device_lists");
   return out;

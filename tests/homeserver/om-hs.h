@@ -55,6 +55,14 @@ typedef struct
 
 typedef void (*OmHsHandler) (OmHsRequest *req);
 
+typedef struct
+{
+  const char  *method;
+  const char  *pattern;   /* path segments; "*" matches any one */
+  OmHsHandler  handler;
+  gboolean     auth;      /* needs an access token */
+} OmHsRoute;
+
 struct _OmHs
 {
   SoupServer  *server;
@@ -124,6 +132,17 @@ gboolean     om_hs_state_open        (OmHs              *hs,
                                       const char        *path,
                                       GError           **error);
 void         om_hs_state_close       (OmHs              *hs);
+/* A cached prepared statement, reset and unbound; @sql must be a literal. */
+sqlite3_stmt *om_hs_stmt             (OmHs              *hs,
+                                      const char        *sql);
+void         om_hs_bind_text         (sqlite3_stmt      *st,
+                                      int                i,
+                                      const char        *s);
+/* Steps to completion (g_error on failure) and resets. */
+void         om_hs_step_done         (OmHs              *hs,
+                                      sqlite3_stmt      *st);
+char        *om_hs_col_dup           (sqlite3_stmt      *st,
+                                      int                i);
 gint64       om_hs_stream_advance    (OmHs              *hs);
 void         om_hs_event_free        (OmHsEvent         *ev);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (OmHsEvent, om_hs_event_free)
@@ -145,6 +164,25 @@ char        *om_hs_user_dup_displayname (OmHs           *hs,
 void         om_hs_user_set_displayname (OmHs           *hs,
                                       const char        *user_id,
                                       const char        *displayname);
+/* Admin API support */
+gboolean     om_hs_user_is_admin     (OmHs              *hs,
+                                      const char        *user_id);
+/* Row for the admin API: (displayname, admin, deactivated, created_ts) as
+ * strv, NULL if unknown. */
+char       **om_hs_user_row          (OmHs              *hs,
+                                      const char        *user_id);
+void         om_hs_user_update       (OmHs              *hs,
+                                      const char        *user_id,
+                                      const char        *password,
+                                      gint               admin,
+                                      gint               deactivated);
+/* user IDs in creation order, filtered by a substring of ID or name */
+GPtrArray   *om_hs_user_list         (OmHs              *hs,
+                                      const char        *name);
+/* room IDs in creation order */
+GPtrArray   *om_hs_room_list         (OmHs              *hs);
+void         om_hs_room_purge        (OmHs              *hs,
+                                      const char        *room_id);
 void         om_hs_device_ensure     (OmHs              *hs,
                                       const char        *user_id,
                                       const char        *device_id,
@@ -342,6 +380,14 @@ void         om_hs_typing_clear_all  (OmHs              *hs);
 gboolean     om_hs_route_client      (OmHsRequest       *req,
                                       const char        *rest,
                                       gboolean          *out_method_ok);
+/* Dispatches @rest (the path after a prefix) through @table; FALSE if no
+ * route matched (@out_method_ok FALSE if only the method did not). */
+gboolean     om_hs_route_table       (OmHsRequest       *req,
+                                      const char        *rest,
+                                      const OmHsRoute   *table,
+                                      guint              n_routes,
+                                      gboolean          *out_method_ok);
+
 
 void         om_hs_handle_hierarchy  (OmHsRequest       *req);
 
@@ -359,6 +405,28 @@ JsonObject  *om_hs_filter_resolve    (OmHs              *hs,
                                       const char        *filter,
                                       const char       **out_errcode,
                                       const char       **out_error);
+
+/* om-hs-keys.c: E2EE key distribution and to-device messages */
+void         om_hs_handle_keys_upload  (OmHsRequest     *req);
+void         om_hs_handle_keys_query   (OmHsRequest     *req);
+void         om_hs_handle_keys_claim   (OmHsRequest     *req);
+void         om_hs_handle_keys_changes (OmHsRequest     *req);
+void         om_hs_handle_send_to_device (OmHsRequest   *req);
+/* Adds to_device, device_one_time_keys_count and the unused fallback key
+ * types to a sync response; acknowledges messages up to @since.  Returns
+ * TRUE when there are to-device messages. */
+gboolean     om_hs_sync_add_e2ee     (OmHs              *hs,
+                                      const char        *user_id,
+                                      const char        *device_id,
+                                      gint64             since,
+                                      JsonObject        *out);
+
+/* om-hs-admin.c: the Synapse admin API subset */
+gboolean     om_hs_route_admin       (OmHsRequest       *req,
+                                      const char        *rest,
+                                      gboolean          *out_method_ok);
+void         om_hs_admin_whois       (OmHsRequest       *req);
+void         om_hs_admin_shutdown    (void);
 
 /* om-hs-control.c */
 typedef enum

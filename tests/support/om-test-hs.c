@@ -527,6 +527,324 @@ om_test_assert_same_shape (JsonNode   *e,
     }
 }
 
+/* Transcript replay */
+
+struct _OmTestReplay
+{
+  OmTestHs   *hs;
+  GPtrArray  *from;            /* transcript strings, as in bodies */
+  GPtrArray  *to;              /* ours */
+  GPtrArray  *path_from;       /* the same, escaped as in paths */
+  GPtrArray  *path_to;
+  GHashTable *tokens;          /* actor -> access token */
+  char       *default_actor;   /* for steps that name none */
+  char       *loose;           /* steps containing this: status only */
+  gint64      retry_after_ms;  /* last 429's */
+};
+
+static char *
+esc_id (const char *s)
+{
+  /* As the transcript's client escaped IDs in paths: all but '!'. */
+  return g_uri_escape_string (s, "!", FALSE);
+}
+
+void
+om_test_replay_map (OmTestReplay *r,
+                    const char   *from,
+                    const char   *to)
+{
+  if (from == NULL || to == NULL || g_str_equal (from, to))
+    return;
+  g_ptr_array_add (r->path_from, esc_id (from));
+  g_ptr_array_add (r->path_to, esc_id (to));
+  g_ptr_array_add (r->from, g_strdup (from));
+  g_ptr_array_add (r->to, g_strdup (to));
+}
+
+static char *
+subst_pairs (const char *text,
+             GPtrArray  *from,
+             GPtrArray  *to)
+{
+  char *out = g_strdup (text);
+  g_autoptr(GArray) order = g_array_new (FALSE, FALSE, sizeof (guint));
+
+  /* Longest first, so IDs are replaced before the bare server name. */
+  for (guint i = 0; i < from->len; i++)
+    g_array_append_val (order, i);
+  for (guint i = 0; i < order->len; i++)
+    for (guint j = i + 1; j < order->len; j++)
+      if (strlen (from->pdata[g_array_index (order, guint, j)]) >
+          strlen (from->pdata[g_array_index (order, guint, i)]))
+        {
+          guint t = g_array_index (order, guint, i);
+          g_array_index (order, guint, i) = g_array_index (order, guint, j);
+          g_array_index (order, guint, j) = t;
+        }
+  for (guint k = 0; k < order->len; k++)
+    {
+      guint i = g_array_index (order, guint, k);
+      g_auto(GStrv) parts = g_strsplit (out, from->pdata[i], -1);
+
+      g_free (out);
+      out = g_strjoinv (to->pdata[i], parts);
+    }
+  return out;
+}
+
+static char *
+replay_subst (OmTestReplay *r,
+              const char   *text)
+{
+  return subst_pairs (text, r->from, r->to);
+}
+
+char *
+om_test_replay_subst_path (OmTestReplay *r,
+                           const char   *path)
+{
+  g_autofree char *escaped = subst_pairs (path, r->path_from, r->path_to);
+
+  return subst_pairs (escaped, r->from, r->to);
+}
+
+static char *
+step_actor (const char *step)
+{
+  gsize n;
+
+  if (step[0] != '[')
+    return NULL;
+  n = strcspn (step + 1, "]");
+  return g_strndup (step + 1, n);
+}
+
+static void
+assert_same_keys (JsonObject *expected,
+                  JsonObject *actual,
+                  const char *step)
+{
+  GList *keys = json_object_get_members (expected);
+
+  for (GList *l = keys; l; l = l->next)
+    if (!json_object_has_member (actual, l->data))
+      g_error ("%s: response lacks \"%s\"", step, (char *) l->data);
+  g_list_free (keys);
+  keys = json_object_get_members (actual);
+  for (GList *l = keys; l; l = l->next)
+    if (!json_object_has_member (expected, l->data))
+      g_error ("%s: response has an extra \"%s\"", step, (char *) l->data);
+  g_list_free (keys);
+}
+
+/* Learns our equivalents of the transcript's pagination tokens. */
+static void
+replay_map_tokens (OmTestReplay *r,
+                   JsonObject   *e,
+                   JsonObject   *a)
+{
+  static const char *keys[] = { "next_batch", "start", "end" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (keys); i++)
+    if (json_object_has_member (e, keys[i]) && json_object_has_member (a, keys[i]))
+      om_test_replay_map (r, json_object_get_string_member (e, keys[i]), json_object_get_string_member (a, keys[i]));
+  if (json_object_has_member (e, "rooms") && json_object_has_member (a, "rooms") &&
+      JSON_NODE_HOLDS_OBJECT (json_object_get_member (e, "rooms")) &&
+      json_object_has_member (json_object_get_object_member (e, "rooms"), "join") &&
+      json_object_has_member (json_object_get_object_member (a, "rooms"), "join"))
+    {
+      JsonObject *ej = json_object_get_object_member (json_object_get_object_member (e, "rooms"), "join");
+      JsonObject *aj = json_object_get_object_member (json_object_get_object_member (a, "rooms"), "join");
+      GList *ek = json_object_get_values (ej), *ak = json_object_get_values (aj);
+
+      for (GList *x = ek, *y = ak; x && y; x = x->next, y = y->next)
+        {
+          JsonObject *et = json_object_get_object_member (json_node_get_object (x->data), "timeline");
+          JsonObject *at = json_object_get_object_member (json_node_get_object (y->data), "timeline");
+
+          om_test_replay_map (r, json_object_get_string_member (et, "prev_batch"),
+                      json_object_get_string_member (at, "prev_batch"));
+        }
+      g_list_free (ek);
+      g_list_free (ak);
+    }
+}
+
+void
+om_test_replay_step (OmTestReplay *r,
+                     JsonObject   *ex)
+{
+  const char *step = json_object_get_string_member (ex, "step");
+  const char *method = json_object_get_string_member (ex, "method");
+  guint expected_status = (guint) json_object_get_int_member (ex, "status");
+  JsonNode *req_body = json_object_get_member (ex, "request_body");
+  JsonNode *res_body = json_object_get_member (ex, "response_body");
+  g_autofree char *actor = step_actor (step);
+  g_autofree char *path = om_test_replay_subst_path (r, json_object_get_string_member (ex, "path"));
+  g_autofree char *body = NULL;
+  const char *token = g_hash_table_lookup (r->tokens, actor && !g_str_equal (actor, "setup") ? actor
+                                                                                            : r->default_actor);
+  g_autofree char *who = actor ? g_strndup (actor, strcspn (actor, ",/")) : NULL;
+
+  /* "[bob, non-admin]" and "[bob/BOBLAPTOP]" are bob. */
+  if (token == NULL && who != NULL)
+    token = g_hash_table_lookup (r->tokens, who);
+  g_autoptr(JsonNode) res = NULL;
+  guint status = 0;
+
+  if (strstr (path, "access_token=<redacted>"))
+    {
+      g_autofree char *t = g_uri_escape_string (g_hash_table_lookup (r->tokens, "alice"), NULL, FALSE);
+      g_auto(GStrv) parts = g_strsplit (path, "<redacted>", -1);
+
+      g_free (path);
+      path = g_strjoinv (t, parts);
+    }
+  else if (g_str_equal (step, "unknown access token"))
+    token = "syt_unknown";
+  else if (g_str_equal (step, "missing access token"))
+    token = NULL;
+
+  if (req_body && !JSON_NODE_HOLDS_NULL (req_body))
+    {
+      g_autofree char *raw = JSON_NODE_HOLDS_VALUE (req_body) ? g_strdup (json_node_get_string (req_body))
+                                                              : json_to_string (req_body, FALSE);
+      g_autofree char *big = g_strnfill (70000, 'x');
+      g_auto(GStrv) parts = g_strsplit (raw, "<70000 x \\\"x\\\" (omitted)>", -1);
+      g_autofree char *expanded = g_strjoinv (big, parts);
+
+      body = replay_subst (r, expanded);
+      if (strstr (step, "wrong password"))
+        {
+          g_auto(GStrv) pw = g_strsplit (body, "<redacted>", -1);
+
+          g_free (body);
+          body = g_strjoinv ("not-the-password", pw);
+        }
+    }
+  if (strstr (step, "after waiting"))
+    g_usleep ((r->retry_after_ms + 50) * 1000);
+  if (strstr (step, "(poll 2)"))
+    g_usleep (400 * 1000);   /* the room deletion completes meanwhile */
+  if (g_str_has_prefix (step, "[no token]"))
+    token = NULL;
+
+  res = om_test_hs_request (r->hs, method, path, token, body, &status);
+  if (status != expected_status)
+    {
+      g_autofree char *text = res ? json_to_string (res, FALSE) : g_strdup ("(no JSON)");
+      g_error ("%s: %s %s: expected %u, got %u %s", step, method, path, expected_status, status, text);
+    }
+  if (res_body == NULL || !JSON_NODE_HOLDS_OBJECT (res_body))
+    return;
+  g_assert_nonnull (res);
+  if (json_object_has_member (json_node_get_object (res_body), "errcode"))
+    {
+      JsonObject *e = json_node_get_object (res_body);
+      g_autofree char *error = replay_subst (r, json_object_get_string_member (e, "error"));
+
+      g_assert_cmpstr (json_object_get_string_member (json_node_get_object (res), "errcode"), ==,
+                       json_object_get_string_member (e, "errcode"));
+      g_assert_cmpstr (json_object_get_string_member (json_node_get_object (res), "error"), ==, error);
+      if (json_object_has_member (e, "soft_logout"))
+        g_assert_cmpint (json_object_get_boolean_member (json_node_get_object (res), "soft_logout"), ==,
+                         json_object_get_boolean_member (e, "soft_logout"));
+      if (json_object_has_member (e, "retry_after_ms"))
+        r->retry_after_ms = json_object_get_int_member (json_node_get_object (res), "retry_after_ms");
+      return;
+    }
+  if (r->loose && strstr (step, r->loose))
+    ;
+  else if (strstr (path, "/sync") || strstr (path, "/hierarchy"))
+    om_test_assert_same_shape (res_body, res, step);
+  else
+    assert_same_keys (json_node_get_object (res_body), json_node_get_object (res), step);
+  replay_map_tokens (r, json_node_get_object (res_body), json_node_get_object (res));
+  if (json_object_has_member (json_node_get_object (res), "room_id"))
+    om_test_replay_map (r, json_object_get_string_member (json_node_get_object (res_body), "room_id"),
+                json_object_get_string_member (json_node_get_object (res), "room_id"));
+  if (json_object_has_member (json_node_get_object (res), "delete_id"))
+    om_test_replay_map (r, json_object_get_string_member (json_node_get_object (res_body), "delete_id"),
+                json_object_get_string_member (json_node_get_object (res), "delete_id"));
+  if (json_object_has_member (json_node_get_object (res), "session"))
+    om_test_replay_map (r, json_object_get_string_member (json_node_get_object (res_body), "session"),
+                json_object_get_string_member (json_node_get_object (res), "session"));
+  if (actor && json_object_has_member (json_node_get_object (res), "access_token"))
+    {
+      /* "[alice] POST login (a second device …)" serves "[alice, second device]". */
+      g_autofree char *key = strstr (step, "second device") ? g_strdup_printf ("%s, second device", actor)
+                                                             : g_strdup (actor);
+
+      if (!g_hash_table_contains (r->tokens, key))
+        g_hash_table_insert (r->tokens, g_steal_pointer (&key),
+                             g_strdup (json_object_get_string_member (json_node_get_object (res), "access_token")));
+      /* "[alice/ALICEPHONE]" is the session that logged in with that device. */
+      g_hash_table_replace (r->tokens,
+                            g_strdup_printf ("%s/%s", actor, json_object_get_string_member (json_node_get_object (res), "device_id")),
+                            g_strdup (json_object_get_string_member (json_node_get_object (res), "access_token")));
+    }
+}
+
+OmTestReplay *
+om_test_replay_new (OmTestHs   *hs,
+                    const char *default_actor)
+{
+  OmTestReplay *r = g_new0 (OmTestReplay, 1);
+
+  r->hs = hs;
+  r->default_actor = g_strdup (default_actor);
+  r->from = g_ptr_array_new_with_free_func (g_free);
+  r->to = g_ptr_array_new_with_free_func (g_free);
+  r->path_from = g_ptr_array_new_with_free_func (g_free);
+  r->path_to = g_ptr_array_new_with_free_func (g_free);
+  r->tokens = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  /* The recording's base URL and server_name. */
+  om_test_replay_map (r, "http://127.0.0.1:8018", om_test_hs_get_url (hs));
+  om_test_replay_map (r, "matrix.openmeet.test", om_test_hs_get_server_name (hs));
+  /* Shorter long-polls than the recording's 5 s. */
+  om_test_replay_map (r, "timeout=5000", "timeout=300");
+  return r;
+}
+
+void
+om_test_replay_free (OmTestReplay *r)
+{
+  if (r == NULL)
+    return;
+  g_ptr_array_unref (r->from);
+  g_ptr_array_unref (r->to);
+  g_ptr_array_unref (r->path_from);
+  g_ptr_array_unref (r->path_to);
+  g_hash_table_unref (r->tokens);
+  g_free (r->default_actor);
+  g_free (r->loose);
+  g_free (r);
+}
+
+void
+om_test_replay_set_token (OmTestReplay *r,
+                          const char   *actor,
+                          const char   *token)
+{
+  g_hash_table_replace (r->tokens, g_strdup (actor), g_strdup (token));
+}
+
+const char *
+om_test_replay_get_token (OmTestReplay *r,
+                          const char   *actor)
+{
+  return g_hash_table_lookup (r->tokens, actor);
+}
+
+void
+om_test_replay_set_loose (OmTestReplay *r,
+                          const char   *substring)
+{
+  g_free (r->loose);
+  r->loose = g_strdup (substring);
+}
+
 static gboolean
 wake_cb (gpointer user_data)
 {

@@ -93,6 +93,37 @@ void         om_test_assert_same_shape (JsonNode           *expected,
                                         JsonNode           *actual,
                                         const char         *where);
 
+/* Replays recorded exchanges (the JSON files in tests/data/transcripts/) against a
+ * server, with the recording's base URL, server name, room IDs, tokens,
+ * sessions and pagination tokens replaced by ours as they are learnt.  Each
+ * step's status must match; for errors the errcode and error text too; for
+ * /sync and /hierarchy the structure (om_test_assert_same_shape()),
+ * otherwise the top-level keys.  The actor in "[alice] …" picks the token
+ * (set with om_test_replay_set_token(); logins in the replay add theirs,
+ * also as "alice/DEVICEID"). */
+typedef struct _OmTestReplay OmTestReplay;
+
+OmTestReplay *om_test_replay_new       (OmTestHs           *hs,
+                                        const char         *default_actor);
+void         om_test_replay_free       (OmTestReplay       *replay);
+/* Replaces @from (and its escaped form in paths) by @to from now on. */
+void         om_test_replay_map        (OmTestReplay       *replay,
+                                        const char         *from,
+                                        const char         *to);
+void         om_test_replay_set_token  (OmTestReplay       *replay,
+                                        const char         *actor,
+                                        const char         *token);
+const char  *om_test_replay_get_token  (OmTestReplay       *replay,
+                                        const char         *actor);
+/* Steps whose text contains @substring are checked for their status only. */
+void         om_test_replay_set_loose  (OmTestReplay       *replay,
+                                        const char         *substring);
+/* A transcript path with our IDs (owned). */
+char        *om_test_replay_subst_path (OmTestReplay       *replay,
+                                        const char         *path);
+void         om_test_replay_step       (OmTestReplay       *replay,
+                                        JsonObject         *exchange);
+
 /* A fresh temporary directory for a test (removed by om_test_rmdir). */
 char        *om_test_mkdtemp           (void);
 void         om_test_rmdir             (const char         *path);
