@@ -677,6 +677,7 @@ static void
 h_send (OmHsRequest *req)
 {
   const char *room_id = SEG (1), *type = SEG (3), *txn_id = SEG (4);
+  gint64 received_us = g_get_monotonic_time ();
   g_autofree char *existing = NULL;
   g_autoptr(JsonObject) body = NULL;
   g_autoptr(OmHsEvent) ev = NULL;
@@ -699,6 +700,7 @@ h_send (OmHsRequest *req)
     return;
   ev = om_hs_event_create (req->hs, room_id, req->user_id, type, NULL, body,
                            txn_id, req->device_id, 0);
+  om_hs_timing_received (req->hs, ev->event_id, received_us);
   reply_event_id (req, ev->event_id);
 }
 

@@ -305,6 +305,99 @@ c_events (OmHs              *hs,
   om_hs_reply_object (msg, 200, out);
 }
 
+void
+om_hs_timing_received (OmHs       *hs,
+                       const char *event_id,
+                       gint64      received_us)
+{
+  g_hash_table_replace (hs->received_us, g_strdup (event_id), g_memdup2 (&received_us, sizeof received_us));
+}
+
+/* Records, for each timeline event in a /sync answer, when it first left
+ * for @user_id. */
+void
+om_hs_timing_delivered (OmHs       *hs,
+                        const char *user_id,
+                        JsonObject *sync_response)
+{
+  gint64 now = g_get_monotonic_time ();
+  JsonObject *rooms, *join;
+  JsonObjectIter iter;
+  const char *room_id;
+  JsonNode *room;
+
+  if (user_id == NULL || !json_object_has_member (sync_response, "rooms"))
+    return;
+  rooms = json_object_get_object_member (sync_response, "rooms");
+  if (rooms == NULL || !json_object_has_member (rooms, "join"))
+    return;
+  join = json_object_get_object_member (rooms, "join");
+
+  json_object_iter_init (&iter, join);
+  while (json_object_iter_next (&iter, &room_id, &room))
+    {
+      JsonObject *timeline = json_object_get_object_member (json_node_get_object (room), "timeline");
+      JsonArray *events = timeline ? json_object_get_array_member (timeline, "events") : NULL;
+
+      for (guint i = 0; events != NULL && i < json_array_get_length (events); i++)
+        {
+          const char *event_id = json_object_get_string_member_with_default (
+            json_array_get_object_element (events, i), "event_id", NULL);
+          char *key;
+
+          if (event_id == NULL || !g_hash_table_contains (hs->received_us, event_id))
+            continue;
+          key = g_strdup_printf ("%s %s", user_id, event_id);
+          if (g_hash_table_contains (hs->delivered_us, key))
+            g_free (key);
+          else
+            g_hash_table_insert (hs->delivered_us, key, g_memdup2 (&now, sizeof now));
+        }
+    }
+}
+
+static void
+c_timings (OmHs              *hs,
+           SoupServerMessage *msg)
+{
+  GUri *uri = soup_server_message_get_uri (msg);
+  const char *query = g_uri_get_query (uri);
+  g_autoptr(GHashTable) params = query ? g_uri_parse_params (query, -1, "&", G_URI_PARAMS_NONE, NULL) : NULL;
+  const char *room_id = params ? g_hash_table_lookup (params, "room_id") : NULL;
+  const char *user_id = params ? g_hash_table_lookup (params, "user_id") : NULL;
+  g_autoptr(GPtrArray) evs = NULL;
+  g_autoptr(JsonObject) out = NULL;
+  JsonArray *arr;
+
+  if (room_id == NULL || user_id == NULL)
+    {
+      om_hs_reply_error (msg, 400, "M_MISSING_PARAM", "Missing room_id or user_id");
+      return;
+    }
+  evs = om_hs_all_room_events (hs, room_id);
+  arr = json_array_new ();
+  for (guint i = 0; i < evs->len; i++)
+    {
+      OmHsEvent *ev = evs->pdata[i];
+      gint64 *received = g_hash_table_lookup (hs->received_us, ev->event_id);
+      g_autofree char *key = g_strdup_printf ("%s %s", user_id, ev->event_id);
+      gint64 *delivered = g_hash_table_lookup (hs->delivered_us, key);
+      JsonObject *e;
+
+      if (received == NULL)
+        continue;
+      e = json_object_new ();
+      json_object_set_string_member (e, "event_id", ev->event_id);
+      json_object_set_int_member (e, "received_us", *received);
+      if (delivered != NULL)
+        json_object_set_int_member (e, "delivered_us", *delivered);
+      json_array_add_object_element (arr, e);
+    }
+  out = json_object_new ();
+  json_object_set_array_member (out, "events", arr);
+  om_hs_reply_object (msg, 200, out);
+}
+
 static gboolean
 shutdown_cb (gpointer user_data)
 {
@@ -336,6 +429,8 @@ om_hs_handle_control (OmHs              *hs,
     c_stats (hs, msg);
   else if (g_str_equal (path, "/_test/events") && g_str_equal (method, "GET"))
     c_events (hs, msg);
+  else if (g_str_equal (path, "/_test/timings") && g_str_equal (method, "GET"))
+    c_timings (hs, msg);
   else if (g_str_equal (path, "/_test/shutdown") && g_str_equal (method, "POST"))
     {
       om_hs_reply_empty (msg);

@@ -559,6 +559,8 @@ main (int    argc,
   hs->ll_cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                         (GDestroyNotify) g_hash_table_unref);
   hs->ratelimits = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, ratelimit_free);
+  hs->received_us = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  hs->delivered_us = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   hs->rand = g_rand_new_with_seed (42);
   hs->next_fault_id = 1;
   hs->token_lifetime_ms = 300000;
@@ -617,6 +619,8 @@ main (int    argc,
   g_hash_table_unref (hs->ll_cache);
   g_clear_pointer (&hs->sync_cache, g_hash_table_unref);
   g_hash_table_unref (hs->ratelimits);
+  g_hash_table_unref (hs->received_us);
+  g_hash_table_unref (hs->delivered_us);
   g_rand_free (hs->rand);
   g_main_loop_unref (hs->loop);
   g_free (hs->base_url);

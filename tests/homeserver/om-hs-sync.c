@@ -729,9 +729,12 @@ cached_sync_free (gpointer p)
 static void
 reply_sync (OmHs              *hs,
             SoupServerMessage *msg,
+            const char        *user_id,
             const char        *cache_key,
             JsonObject        *out)
 {
+  om_hs_timing_delivered (hs, user_id, out);
+
   g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), out);
 
   if (cache_key && hs->sync_cache_ms > 0)
@@ -796,7 +799,7 @@ waiter_finish (OmHsWaiter *w,
   hs->waiters = g_list_remove (hs->waiters, w);
   if (out == NULL)
     out = fresh = build_sync (hs, w->user_id, w->device_id, w->since, w->filter, w->full_state, &has_data);
-  reply_sync (hs, w->msg, w->cache_key, out);
+  reply_sync (hs, w->msg, w->user_id, w->cache_key, out);
   soup_server_message_unpause (w->msg);
   waiter_free (w);
 }
@@ -960,7 +963,7 @@ om_hs_handle_sync (OmHsRequest *req)
   /* An initial sync returns at once whatever the timeout (Synapse). */
   if (has_data || since < 0 || timeout == 0 || full_state)
     {
-      reply_sync (hs, req->msg, cache_key, out);
+      reply_sync (hs, req->msg, req->user_id, cache_key, out);
       return;
     }
 

@@ -92,6 +92,8 @@ struct _OmHs
   guint64      n_requests;
   guint64      n_connections;
   guint64      n_sync_requests;
+  GHashTable  *received_us;    /* event_id -> gint64*: monotonic µs its send request arrived */
+  GHashTable  *delivered_us;   /* "user_id event_id" -> gint64*: first /sync answer to the user with it */
   GHashTable  *demo_rooms;     /* room_id set the concierge watches */
   GList       *demo_timers;    /* pending concierge replies */
 };
@@ -471,5 +473,14 @@ void         om_hs_demo_seed         (OmHs              *hs);
 void         om_hs_demo_on_event     (OmHs              *hs,
                                       OmHsEvent         *ev);
 void         om_hs_demo_shutdown     (OmHs              *hs);
+
+/* Timings for the delivery benchmark (GET /_test/timings), on the
+ * monotonic clock, so a client process on this machine can compare. */
+void          om_hs_timing_received   (OmHs        *hs,
+                                       const char  *event_id,
+                                       gint64       received_us);
+void          om_hs_timing_delivered  (OmHs        *hs,
+                                       const char  *user_id,
+                                       JsonObject  *sync_response);
 
 G_END_DECLS
