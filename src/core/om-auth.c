@@ -10,6 +10,7 @@
 
 #include <string.h>
 
+#include "om-json.h"
 #include "om-auth.h"
 #include "om-error.h"
 
@@ -35,29 +36,6 @@ wipe_member (JsonObject *object,
   if (node != NULL && JSON_NODE_HOLDS_VALUE (node) &&
       json_node_get_value_type (node) == G_TYPE_STRING)
     wipe_string ((char *) json_node_get_string (node));
-}
-
-static const char *
-get_string (JsonObject *object,
-            const char *name)
-{
-  JsonNode *node = object != NULL ? json_object_get_member (object, name) : NULL;
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
-      json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-  return json_node_get_string (node);
-}
-
-static JsonObject *
-get_object (JsonObject *object,
-            const char *name)
-{
-  JsonNode *node = object != NULL ? json_object_get_member (object, name) : NULL;
-
-  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
-    return NULL;
-  return json_node_get_object (node);
 }
 
 /* ---- OmLoginResult ----------------------------------------------------- */
@@ -104,9 +82,9 @@ login_result_from_json (JsonNode  *node,
                         GError   **error)
 {
   JsonObject *object = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-  const char *user_id = get_string (object, "user_id");
-  const char *access_token = get_string (object, "access_token");
-  const char *device_id = get_string (object, "device_id");
+  const char *user_id = om_json_get_string (object, "user_id");
+  const char *access_token = om_json_get_string (object, "access_token");
+  const char *device_id = om_json_get_string (object, "device_id");
   JsonObject *homeserver;
   JsonNode *expires;
   OmLoginResult *result;
@@ -125,7 +103,7 @@ login_result_from_json (JsonNode  *node,
   result->user_id = g_strdup (user_id);
   result->access_token = g_strdup (access_token);
   result->device_id = g_strdup (device_id);
-  result->refresh_token = g_strdup (get_string (object, "refresh_token"));
+  result->refresh_token = g_strdup (om_json_get_string (object, "refresh_token"));
   result->expires_in_ms = -1;
 
   expires = json_object_get_member (object, "expires_in_ms");
@@ -134,8 +112,8 @@ login_result_from_json (JsonNode  *node,
       json_node_get_int (expires) > 0)
     result->expires_in_ms = json_node_get_int (expires);
 
-  homeserver = get_object (get_object (object, "well_known"), "m.homeserver");
-  result->well_known_base_url = g_strdup (get_string (homeserver, "base_url"));
+  homeserver = om_json_get_object (om_json_get_object (object, "well_known"), "m.homeserver");
+  result->well_known_base_url = g_strdup (om_json_get_string (homeserver, "base_url"));
 
   return result;
 }
@@ -273,7 +251,7 @@ whoami_cb (GObject      *source,
     }
 
   object = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-  user_id = get_string (object, "user_id");
+  user_id = om_json_get_string (object, "user_id");
   if (user_id == NULL || user_id[0] != '@')
     {
       g_task_return_new_error (task, OM_ERROR, OM_ERROR_BAD_RESPONSE,
@@ -283,7 +261,7 @@ whoami_cb (GObject      *source,
 
   whoami = g_new0 (Whoami, 1);
   whoami->user_id = g_strdup (user_id);
-  whoami->device_id = g_strdup (get_string (object, "device_id"));
+  whoami->device_id = g_strdup (om_json_get_string (object, "device_id"));
   g_task_return_pointer (task, whoami, (GDestroyNotify) whoami_free);
 }
 

@@ -10,6 +10,7 @@
 
 #include <string.h>
 
+#include "om-json.h"
 #include "om-discovery.h"
 #include "om-error.h"
 
@@ -21,40 +22,6 @@
 #define DISCOVERY_TIMEOUT_MS     15000
 
 G_DEFINE_QUARK (om-discovery-error-quark, om_discovery_error)
-
-static const char *
-get_string (JsonObject *object,
-            const char *name)
-{
-  JsonNode *node = object != NULL ? json_object_get_member (object, name) : NULL;
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
-      json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-  return json_node_get_string (node);
-}
-
-static JsonObject *
-get_object (JsonObject *object,
-            const char *name)
-{
-  JsonNode *node = object != NULL ? json_object_get_member (object, name) : NULL;
-
-  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
-    return NULL;
-  return json_node_get_object (node);
-}
-
-static JsonArray *
-get_array (JsonObject *object,
-           const char *name)
-{
-  JsonNode *node = object != NULL ? json_object_get_member (object, name) : NULL;
-
-  if (node == NULL || !JSON_NODE_HOLDS_ARRAY (node))
-    return NULL;
-  return json_node_get_array (node);
-}
 
 static JsonObject *
 node_object (JsonNode *node)
@@ -337,7 +304,7 @@ versions_cb (GObject      *source,
     }
 
   object = node_object (node);
-  array = get_array (object, "versions");
+  array = om_json_get_array (object, "versions");
   if (array == NULL)
     {
       g_task_return_new_error (task, OM_DISCOVERY_ERROR, OM_DISCOVERY_ERROR_FAIL_ERROR,
@@ -354,7 +321,7 @@ versions_cb (GObject      *source,
         g_strv_builder_add (versions, json_node_get_string (element));
     }
 
-  unstable = get_object (object, "unstable_features");
+  unstable = om_json_get_object (object, "unstable_features");
   if (unstable != NULL)
     {
       JsonObjectIter iter;
@@ -425,7 +392,7 @@ well_known_cb (GObject      *source,
       return;
     }
 
-  base_url = get_string (get_object (node_object (node), "m.homeserver"), "base_url");
+  base_url = om_json_get_string (om_json_get_object (node_object (node), "m.homeserver"), "base_url");
   if (base_url == NULL)
     {
       g_task_return_new_error (task, OM_DISCOVERY_ERROR, OM_DISCOVERY_ERROR_FAIL_PROMPT,
@@ -562,8 +529,8 @@ add_identity_providers (OmLoginFlows *flows,
   for (guint i = 0; array != NULL && i < json_array_get_length (array); i++)
     {
       JsonObject *object = node_object (json_array_get_element (array, i));
-      const char *id = get_string (object, "id");
-      const char *name = get_string (object, "name");
+      const char *id = om_json_get_string (object, "id");
+      const char *name = om_json_get_string (object, "name");
       OmIdentityProvider *idp;
 
       if (id == NULL || id[0] == '\0')
@@ -571,8 +538,8 @@ add_identity_providers (OmLoginFlows *flows,
       idp = g_new0 (OmIdentityProvider, 1);
       idp->id = g_strdup (id);
       idp->name = g_strdup (name != NULL && name[0] != '\0' ? name : id);
-      idp->icon = g_strdup (get_string (object, "icon"));
-      idp->brand = g_strdup (get_string (object, "brand"));
+      idp->icon = g_strdup (om_json_get_string (object, "icon"));
+      idp->brand = g_strdup (om_json_get_string (object, "brand"));
       g_ptr_array_add (flows->identity_providers, idp);
     }
 }
@@ -596,7 +563,7 @@ login_flows_cb (GObject      *source,
       return;
     }
 
-  array = get_array (node_object (node), "flows");
+  array = om_json_get_array (node_object (node), "flows");
   if (array == NULL)
     {
       g_task_return_new_error (task, OM_ERROR, OM_ERROR_BAD_RESPONSE,
@@ -611,13 +578,13 @@ login_flows_cb (GObject      *source,
   for (guint i = 0; i < json_array_get_length (array); i++)
     {
       JsonObject *flow = node_object (json_array_get_element (array, i));
-      const char *type = get_string (flow, "type");
+      const char *type = om_json_get_string (flow, "type");
 
       if (type == NULL)
         continue;
       g_strv_builder_add (types, type);
       if (g_str_equal (type, "m.login.sso"))
-        add_identity_providers (flows, get_array (flow, "identity_providers"));
+        add_identity_providers (flows, om_json_get_array (flow, "identity_providers"));
     }
   flows->types = g_strv_builder_end (types);
 
@@ -716,7 +683,7 @@ auth_issuer_cb (GObject      *source,
       return;
     }
 
-  issuer = get_string (node_object (node), "issuer");
+  issuer = om_json_get_string (node_object (node), "issuer");
   if (issuer == NULL || issuer[0] == '\0')
     {
       g_task_return_new_error (task, OM_ERROR, OM_ERROR_BAD_RESPONSE,
@@ -757,7 +724,7 @@ auth_metadata_cb (GObject      *source,
     }
 
   object = node_object (node);
-  issuer = get_string (object, "issuer");
+  issuer = om_json_get_string (object, "issuer");
   if (issuer == NULL || issuer[0] == '\0')
     {
       g_task_return_new_error (task, OM_ERROR, OM_ERROR_BAD_RESPONSE,

@@ -8,6 +8,7 @@
  */
 #define G_LOG_DOMAIN "om-event"
 
+#include "om-json.h"
 #include "om-event.h"
 #include "om-error.h"
 
@@ -158,16 +159,6 @@ node_is_int (JsonNode *node)
          json_node_get_value_type (node) == G_TYPE_INT64;
 }
 
-/* A string member, or NULL when absent or of another type. */
-static const char *
-object_get_string (JsonObject *object,
-                   const char *member)
-{
-  JsonNode *node = json_object_get_member (object, member);
-
-  return node_is_string (node) ? json_node_get_string (node) : NULL;
-}
-
 static gboolean
 bad_event (GError    **error,
            const char *what)
@@ -231,7 +222,7 @@ om_event_load (OmEvent     *self,
   /* unsigned is informative: a malformed one loses nothing we need. */
   node = json_object_get_member (json, "unsigned");
   if (node != NULL && JSON_NODE_HOLDS_OBJECT (node))
-    txn_id = object_get_string (json_node_get_object (node), "transaction_id");
+    txn_id = om_json_get_string (json_node_get_object (node), "transaction_id");
 
   if (content == NULL && self->empty_content == NULL)
     self->empty_content = json_object_new ();
@@ -400,7 +391,7 @@ om_event_get_msgtype (OmEvent *self)
 {
   g_return_val_if_fail (OM_IS_EVENT (self), NULL);
 
-  return object_get_string (self->content, "msgtype");
+  return om_json_get_string (self->content, "msgtype");
 }
 
 const char *
@@ -408,7 +399,7 @@ om_event_get_body (OmEvent *self)
 {
   g_return_val_if_fail (OM_IS_EVENT (self), NULL);
 
-  return object_get_string (self->content, "body");
+  return om_json_get_string (self->content, "body");
 }
 
 const char *
@@ -418,7 +409,7 @@ om_event_get_content_string (OmEvent    *self,
   g_return_val_if_fail (OM_IS_EVENT (self), NULL);
   g_return_val_if_fail (key != NULL, NULL);
 
-  return object_get_string (self->content, key);
+  return om_json_get_string (self->content, key);
 }
 
 const char *
@@ -440,9 +431,9 @@ om_event_get_redacts (OmEvent *self)
     return NULL;
 
   /* Room versions ≥ 11 moved `redacts` into content. */
-  redacts = object_get_string (self->json, "redacts");
+  redacts = om_json_get_string (self->json, "redacts");
   if (redacts == NULL)
-    redacts = object_get_string (self->content, "redacts");
+    redacts = om_json_get_string (self->content, "redacts");
 
   return redacts;
 }

@@ -4,6 +4,7 @@
  */
 #define G_LOG_DOMAIN "om-presence"
 
+#include "om-json.h"
 #include "om-error.h"
 #include "om-http.h"
 #include "om-presence.h"
@@ -199,18 +200,6 @@ om_presence_lookup (OmPresence  *self,
   return entry ? entry->state : OM_PRESENCE_UNKNOWN;
 }
 
-static const char *
-get_string (JsonObject *object,
-            const char *name)
-{
-  JsonNode *node = object ? json_object_get_member (object, name) : NULL;
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
-      json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-  return json_node_get_string (node);
-}
-
 /* Applies {presence, status_msg, last_active_ago, currently_active};
  * returns TRUE if anything changed. */
 static gboolean
@@ -218,8 +207,8 @@ update_entry (OmPresence *self,
               const char *user_id,
               JsonObject *content)
 {
-  OmPresenceState state = om_presence_state_from_string (get_string (content, "presence"));
-  const char *status = get_string (content, "status_msg");
+  OmPresenceState state = om_presence_state_from_string (om_json_get_string (content, "presence"));
+  const char *status = om_json_get_string (content, "status_msg");
   JsonNode *node;
   gint64 last_active_ago = -1;
   gboolean currently_active = FALSE;
@@ -259,14 +248,14 @@ void
 om_presence_apply_event (OmPresence *self,
                          JsonObject *event)
 {
-  const char *sender = get_string (event, "sender");
+  const char *sender = om_json_get_string (event, "sender");
   JsonNode *content_node = json_object_get_member (event, "content");
   JsonObject *content;
   OmStore *store;
 
   g_return_if_fail (OM_IS_PRESENCE (self));
 
-  if (sender == NULL || g_strcmp0 (get_string (event, "type"), "m.presence") != 0 ||
+  if (sender == NULL || g_strcmp0 (om_json_get_string (event, "type"), "m.presence") != 0 ||
       content_node == NULL || !JSON_NODE_HOLDS_OBJECT (content_node))
     {
       g_warning ("Skipping a malformed presence event");
@@ -278,12 +267,12 @@ om_presence_apply_event (OmPresence *self,
    * was already on its way when we changed it can do that): say it again. */
   if (self->chosen && !self->setting &&
       g_strcmp0 (sender, om_session_get_user_id (self->session)) == 0 &&
-      om_presence_state_from_string (get_string (content, "presence")) != OM_PRESENCE_UNKNOWN &&
-      om_presence_state_from_string (get_string (content, "presence")) != self->state &&
+      om_presence_state_from_string (om_json_get_string (content, "presence")) != OM_PRESENCE_UNKNOWN &&
+      om_presence_state_from_string (om_json_get_string (content, "presence")) != self->state &&
       g_get_monotonic_time () - self->healed_at > HEAL_INTERVAL_US)
     {
       self->healed_at = g_get_monotonic_time ();
-      g_debug ("the server has us %s; setting %s again", get_string (content, "presence"),
+      g_debug ("the server has us %s; setting %s again", om_json_get_string (content, "presence"),
                om_presence_state_to_string (self->state));
       put_presence (self, NULL);
     }

@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "om-json.h"
 #include "om-room-state.h"
 
 /* The spec asks for at least 5 heroes in a computed name. */
@@ -17,19 +18,6 @@ struct _OmRoomState
   GHashTable *by_type;      /* type → (state_key → OmEvent), all owned */
   GHashTable *name_users;   /* display name → count of joined/invited members using it */
 };
-
-const char *
-om_room_json_get_string (JsonObject *object,
-                         const char *member)
-{
-  JsonNode *node = object != NULL ? json_object_get_member (object, member) : NULL;
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
-      json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-
-  return json_node_get_string (node);
-}
 
 OmRoomState *
 om_room_state_new (const char *own_user_id)
@@ -121,7 +109,7 @@ member_event_membership (OmEvent *event)
   if (event == NULL)
     return OM_MEMBERSHIP_NONE;
 
-  return om_membership_from_string (om_room_json_get_string (om_event_get_content (event),
+  return om_membership_from_string (om_json_get_string (om_event_get_content (event),
                                                              "membership"));
 }
 
@@ -136,7 +124,7 @@ member_is_counted (OmEvent *event)
 static char *
 member_name (OmEvent *event)
 {
-  return sanitize_name (om_room_json_get_string (om_event_get_content (event), "displayname"));
+  return sanitize_name (om_json_get_string (om_event_get_content (event), "displayname"));
 }
 
 static void
@@ -365,7 +353,7 @@ om_room_state_get_power_level (OmRoomState *state,
   create = om_room_state_get (state, "m.room.create", "");
   if (create != NULL)
     {
-      const char *creator = om_room_json_get_string (om_event_get_content (create), "creator");
+      const char *creator = om_json_get_string (om_event_get_content (create), "creator");
 
       if (creator == NULL)
         creator = om_event_get_sender (create);
@@ -451,12 +439,12 @@ om_room_state_compute_name (OmRoomState        *state,
   char *name;
   guint total, shown, others;
 
-  name = sanitize_name (om_room_json_get_string (om_room_state_get_content (state, "m.room.name"),
+  name = sanitize_name (om_json_get_string (om_room_state_get_content (state, "m.room.name"),
                                                  "name"));
   if (name != NULL)
     return name;
 
-  alias = om_room_json_get_string (om_room_state_get_content (state, "m.room.canonical_alias"),
+  alias = om_json_get_string (om_room_state_get_content (state, "m.room.canonical_alias"),
                                    "alias");
   if (alias != NULL && alias[0] == '#' && strchr (alias, ':') != NULL &&
       (name = sanitize_name (alias)) != NULL)

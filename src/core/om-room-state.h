@@ -54,7 +54,5 @@ char          *om_room_state_compute_name          (OmRoomState   *state,
                                                     guint          invited);
 
 /* A string member, or NULL when absent or of another type. */
-const char    *om_room_json_get_string             (JsonObject    *object,
-                                                    const char    *member);
 
 G_END_DECLS

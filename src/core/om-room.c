@@ -11,6 +11,7 @@
 
 #include <string.h>
 
+#include "om-json.h"
 #include "om-error.h"
 #include "om-room-private.h"
 #include "om-room-state.h"
@@ -138,41 +139,6 @@ receipt_free (Receipt *receipt)
 {
   g_free (receipt->event_id);
   g_free (receipt);
-}
-
-/* JSON helpers: typed members, NULL/FALSE when absent or of another type. */
-
-static gboolean
-get_int (JsonObject *object,
-         const char *member,
-         gint64     *out)
-{
-  JsonNode *node = object != NULL ? json_object_get_member (object, member) : NULL;
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
-      json_node_get_value_type (node) != G_TYPE_INT64)
-    return FALSE;
-
-  *out = json_node_get_int (node);
-  return TRUE;
-}
-
-static JsonObject *
-get_object (JsonObject *object,
-            const char *member)
-{
-  JsonNode *node = object != NULL ? json_object_get_member (object, member) : NULL;
-
-  return node != NULL && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-}
-
-static JsonArray *
-get_array (JsonObject *object,
-           const char *member)
-{
-  JsonNode *node = object != NULL ? json_object_get_member (object, member) : NULL;
-
-  return node != NULL && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
 }
 
 /* State and members (om-room-state.c). */
@@ -419,18 +385,18 @@ om_room_refresh (OmRoom *self)
                                                                 OM_MEMBERSHIP_INVITE);
   SET_SCALAR (self, invited_count, n, PROP_INVITED_MEMBER_COUNT);
 
-  s = om_room_json_get_string (state_content (self, "m.room.topic"), "topic");
+  s = om_json_get_string (state_content (self, "m.room.topic"), "topic");
   set_string (self, &self->topic, s != NULL && *s != '\0' ? s : NULL, PROP_TOPIC);
 
-  s = om_room_json_get_string (state_content (self, "m.room.canonical_alias"), "alias");
+  s = om_json_get_string (state_content (self, "m.room.canonical_alias"), "alias");
   set_string (self, &self->canonical_alias, s != NULL && *s != '\0' ? s : NULL,
               PROP_CANONICAL_ALIAS);
 
-  s = om_room_json_get_string (state_content (self, "m.room.avatar"), "url");
+  s = om_json_get_string (state_content (self, "m.room.avatar"), "url");
   set_string (self, &self->avatar_url, s != NULL && *s != '\0' ? s : NULL, PROP_AVATAR_URL);
 
   content = state_content (self, "m.room.create");
-  b = g_strcmp0 (om_room_json_get_string (content, "type"), "m.space") == 0;
+  b = g_strcmp0 (om_json_get_string (content, "type"), "m.space") == 0;
   SET_SCALAR (self, is_space, b, PROP_IS_SPACE);
 
   b = om_room_get_state_event (self, "m.room.encryption", "") != NULL;
@@ -852,7 +818,7 @@ static JsonArray *
 get_events (JsonObject *room_json,
             const char *section)
 {
-  return get_array (get_object (room_json, section), "events");
+  return om_json_get_array (om_json_get_object (room_json, section), "events");
 }
 
 static void
@@ -876,7 +842,7 @@ static void
 apply_summary (OmRoom     *self,
                JsonObject *summary)
 {
-  JsonArray *heroes = get_array (summary, "m.heroes");
+  JsonArray *heroes = om_json_get_array (summary, "m.heroes");
   gint64 n;
 
   if (heroes != NULL)
@@ -894,9 +860,9 @@ apply_summary (OmRoom     *self,
       g_strfreev (self->heroes);
       self->heroes = (GStrv) g_ptr_array_free (ids, FALSE);
     }
-  if (get_int (summary, "m.joined_member_count", &n) && n >= 0)
+  if (om_json_get_int (summary, "m.joined_member_count", &n) && n >= 0)
     self->summary_joined = n;
-  if (get_int (summary, "m.invited_member_count", &n) && n >= 0)
+  if (om_json_get_int (summary, "m.invited_member_count", &n) && n >= 0)
     self->summary_invited = n;
 }
 
@@ -906,9 +872,9 @@ apply_unread (OmRoom     *self,
 {
   gint64 n;
 
-  if (get_int (unread, "notification_count", &n) && n >= 0)
+  if (om_json_get_int (unread, "notification_count", &n) && n >= 0)
     SET_SCALAR (self, unread_count, (guint) MIN (n, G_MAXUINT), PROP_UNREAD_COUNT);
-  if (get_int (unread, "highlight_count", &n) && n >= 0)
+  if (om_json_get_int (unread, "highlight_count", &n) && n >= 0)
     SET_SCALAR (self, highlight_count, (guint) MIN (n, G_MAXUINT), PROP_HIGHLIGHT_COUNT);
 }
 
@@ -922,8 +888,8 @@ apply_account_data (OmRoom    *self,
     {
       JsonNode *node = json_array_get_element (events, i);
       JsonObject *object = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-      const char *type = om_room_json_get_string (object, "type");
-      JsonObject *content = get_object (object, "content");
+      const char *type = om_json_get_string (object, "type");
+      JsonObject *content = om_json_get_object (object, "content");
 
       if (type == NULL || content == NULL)
         {
@@ -933,7 +899,7 @@ apply_account_data (OmRoom    *self,
 
       if (g_strcmp0 (type, "m.fully_read") == 0)
         {
-          const char *event_id = om_room_json_get_string (content, "event_id");
+          const char *event_id = om_json_get_string (content, "event_id");
 
           if (event_id != NULL)
             set_string (self, &self->fully_read, event_id, PROP_FULLY_READ);
@@ -949,7 +915,7 @@ static void
 apply_typing (OmRoom     *self,
               JsonObject *content)
 {
-  JsonArray *user_ids = get_array (content, "user_ids");
+  JsonArray *user_ids = om_json_get_array (content, "user_ids");
   GPtrArray *ids;
   GStrv typing;
 
@@ -1023,13 +989,13 @@ apply_receipts (OmRoom     *self,
             {
               JsonObject *receipt = JSON_NODE_HOLDS_OBJECT (receipt_node)
                                       ? json_node_get_object (receipt_node) : NULL;
-              const char *thread_id = om_room_json_get_string (receipt, "thread_id");
+              const char *thread_id = om_json_get_string (receipt, "thread_id");
               gint64 ts = 0;
               GError *error = NULL;
 
               if (receipt == NULL)
                 continue;
-              get_int (receipt, "ts", &ts);
+              om_json_get_int (receipt, "ts", &ts);
 
               /* "Seen by" is room-wide: thread receipts do not move it. */
               if (g_strcmp0 (receipt_type, "m.read") == 0 &&
@@ -1058,8 +1024,8 @@ apply_ephemeral (OmRoom    *self,
     {
       JsonNode *node = json_array_get_element (events, i);
       JsonObject *object = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-      const char *type = om_room_json_get_string (object, "type");
-      JsonObject *content = get_object (object, "content");
+      const char *type = om_json_get_string (object, "type");
+      JsonObject *content = om_json_get_object (object, "content");
 
       if (type == NULL || content == NULL)
         {
@@ -1081,7 +1047,7 @@ apply_timeline (OmRoom     *self,
                 GError    **store_error)
 {
   g_autoptr(GPtrArray) events = NULL;
-  const char *prev_batch = om_room_json_get_string (timeline, "prev_batch");
+  const char *prev_batch = om_json_get_string (timeline, "prev_batch");
   JsonNode *limited_node = json_object_get_member (timeline, "limited");
   gboolean limited;
 
@@ -1089,7 +1055,7 @@ apply_timeline (OmRoom     *self,
             json_node_get_value_type (limited_node) == G_TYPE_BOOLEAN &&
             json_node_get_boolean (limited_node);
 
-  events = parse_events (self, get_array (timeline, "events"), FALSE, "timeline");
+  events = parse_events (self, om_json_get_array (timeline, "events"), FALSE, "timeline");
 
   /* State events in the timeline move current state, in order. */
   apply_state_events (self, events, members_changed, store_error);
@@ -1172,19 +1138,19 @@ om_room_apply_sync (OmRoom        *self,
     {
       g_autoptr(GPtrArray) state = NULL;
 
-      apply_summary (self, get_object (room_json, "summary"));
+      apply_summary (self, om_json_get_object (room_json, "summary"));
 
       state = parse_events (self, get_events (room_json, "state"), FALSE, "state");
       apply_state_events (self, state, &members_changed, &store_error);
 
-      timeline = get_object (room_json, "timeline");
+      timeline = om_json_get_object (room_json, "timeline");
       if (timeline != NULL)
         apply_timeline (self, timeline, &members_changed, &store_error);
 
       apply_ephemeral (self, get_events (room_json, "ephemeral"), &receipts_changed,
                        &store_error);
       apply_account_data (self, get_events (room_json, "account_data"));
-      apply_unread (self, get_object (room_json, "unread_notifications"));
+      apply_unread (self, om_json_get_object (room_json, "unread_notifications"));
     }
 
   /* rooms.leave also holds rooms we were banned from. */
@@ -1404,10 +1370,10 @@ load_record (OmRoom     *self,
     }
   record = json_node_get_object (json_parser_get_root (parser));
 
-  apply_summary (self, get_object (record, "summary"));
-  apply_unread (self, get_object (record, "unread_notifications"));
-  om_timeline_set_prev_batch (self->timeline, om_room_json_get_string (record, "prev_batch"));
-  if ((s = om_room_json_get_string (record, "fully_read")) != NULL)
+  apply_summary (self, om_json_get_object (record, "summary"));
+  apply_unread (self, om_json_get_object (record, "unread_notifications"));
+  om_timeline_set_prev_batch (self->timeline, om_json_get_string (record, "prev_batch"));
+  if ((s = om_json_get_string (record, "fully_read")) != NULL)
     set_string (self, &self->fully_read, s, PROP_FULLY_READ);
 
   node = json_object_get_member (record, "invite_direct");
@@ -1419,7 +1385,7 @@ load_record (OmRoom     *self,
       json_node_get_value_type (node) == G_TYPE_BOOLEAN)
     self->direct_override = json_node_get_boolean (node) ? 1 : 0;
 
-  account_data = get_object (record, "account_data");
+  account_data = om_json_get_object (record, "account_data");
   if (account_data != NULL)
     {
       JsonObjectIter iter;

@@ -4,6 +4,7 @@
  */
 #define G_LOG_DOMAIN "om-sync"
 
+#include "om-json.h"
 #include "om-backoff.h"
 #include "om-error.h"
 #include "om-http.h"
@@ -305,20 +306,6 @@ set_running (OmSync   *self,
 
 /* Dispatch of one response */
 
-static JsonObject *
-get_object_member (JsonObject *object,
-                   const char *name)
-{
-  JsonNode *node;
-
-  if (object == NULL)
-    return NULL;
-  node = json_object_get_member (object, name);
-  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
-    return NULL;
-  return json_node_get_object (node);
-}
-
 /* Like get_object_member, but says so when the member is there and wrong. */
 static JsonObject *
 get_section (JsonObject *object,
@@ -328,21 +315,7 @@ get_section (JsonObject *object,
 
   if (node != NULL && !JSON_NODE_HOLDS_OBJECT (node) && !JSON_NODE_HOLDS_NULL (node))
     g_warning ("Ignoring a malformed \"%s\" in a sync response", name);
-  return get_object_member (object, name);
-}
-
-static JsonArray *
-get_array_member (JsonObject *object,
-                  const char *name)
-{
-  JsonNode *node;
-
-  if (object == NULL)
-    return NULL;
-  node = json_object_get_member (object, name);
-  if (node == NULL || !JSON_NODE_HOLDS_ARRAY (node))
-    return NULL;
-  return json_node_get_array (node);
+  return om_json_get_object (object, name);
 }
 
 static gboolean
@@ -392,7 +365,7 @@ static void
 apply_presence (OmSync     *self,
                 JsonObject *response)
 {
-  JsonArray *events = get_array_member (get_object_member (response, "presence"), "events");
+  JsonArray *events = om_json_get_array (om_json_get_object (response, "presence"), "events");
   OmPresence *presence = om_session_get_presence (self->session);
 
   if (events == NULL || presence == NULL)
@@ -445,7 +418,7 @@ om_sync_apply_response (OmSync      *self,
 
   apply_presence (self, response);
   om_session_apply_account_data (self->session,
-                                 get_array_member (get_object_member (response, "account_data"),
+                                 om_json_get_array (om_json_get_object (response, "account_data"),
                                                    "events"));
 
   /* The token moves only together with what it covers. */
