@@ -35,7 +35,7 @@ test_wrong_types (void)
   g_autoptr(JsonObject) o = parse ("{\"s\":5,\"o\":\"x\",\"a\":{},\"i\":1.5,\"j\":\"7\",\"b\":1,\"n\":null}");
   gint64 i = -1;
   gboolean b = -1;
-  const char *not_int[] = { "s", "o", "a", "i", "j", "n", "missing" };
+  const char *not_int[] = { "o", "a", "i", "j", "n", "missing" };
   const char *not_container[] = { "s", "i", "j", "b", "n", "missing" };
 
   for (guint m = 0; m < G_N_ELEMENTS (not_int); m++)
@@ -49,6 +49,7 @@ test_wrong_types (void)
       g_assert_null (om_json_get_array (o, not_container[m]));
     }
   g_assert_false (om_json_get_boolean (o, "b", &b));   /* 1 is not true */
+  g_assert_false (om_json_get_boolean (o, "s", &b));
   g_assert_null (om_json_get_string (o, "s"));
   g_assert_null (om_json_get_string (o, "n"));
   g_assert_null (om_json_get_object (o, "o"));
