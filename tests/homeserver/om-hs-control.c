@@ -313,18 +313,46 @@ om_hs_timing_received (OmHs       *hs,
   g_hash_table_replace (hs->received_us, g_strdup (event_id), g_memdup2 (&received_us, sizeof received_us));
 }
 
-/* Records, for each timeline event in a /sync answer, when it first left
- * for @user_id. */
-void
-om_hs_timing_delivered (OmHs       *hs,
-                        const char *user_id,
-                        JsonObject *sync_response)
+typedef struct {
+  OmHs      *hs;     /* borrowed: lives as long as the server */
+  GPtrArray *keys;   /* "user_id event_id", owned */
+} Delivery;
+
+static void
+delivery_free (gpointer data,
+               GClosure *closure)
+{
+  Delivery *d = data;
+
+  g_ptr_array_unref (d->keys);
+  g_free (d);
+}
+
+static void
+wrote_body_cb (SoupServerMessage *msg,
+               Delivery          *d)
 {
   gint64 now = g_get_monotonic_time ();
+
+  for (guint i = 0; i < d->keys->len; i++)
+    if (!g_hash_table_contains (d->hs->delivered_us, d->keys->pdata[i]))
+      g_hash_table_insert (d->hs->delivered_us, g_strdup (d->keys->pdata[i]),
+                           g_memdup2 (&now, sizeof now));
+}
+
+/* Records, for each timeline event in a /sync answer, when the answer
+ * carrying it to @user_id was completely written to the socket. */
+void
+om_hs_timing_delivered (OmHs              *hs,
+                        SoupServerMessage *msg,
+                        const char        *user_id,
+                        JsonObject        *sync_response)
+{
   JsonObject *rooms, *join;
   JsonObjectIter iter;
   const char *room_id;
   JsonNode *room;
+  Delivery *d;
 
   if (user_id == NULL || !json_object_has_member (sync_response, "rooms"))
     return;
@@ -332,6 +360,10 @@ om_hs_timing_delivered (OmHs       *hs,
   if (rooms == NULL || !json_object_has_member (rooms, "join"))
     return;
   join = json_object_get_object_member (rooms, "join");
+
+  d = g_new0 (Delivery, 1);
+  d->hs = hs;
+  d->keys = g_ptr_array_new_with_free_func (g_free);
 
   json_object_iter_init (&iter, join);
   while (json_object_iter_next (&iter, &room_id, &room))
@@ -343,17 +375,18 @@ om_hs_timing_delivered (OmHs       *hs,
         {
           const char *event_id = json_object_get_string_member_with_default (
             json_array_get_object_element (events, i), "event_id", NULL);
-          char *key;
 
-          if (event_id == NULL || !g_hash_table_contains (hs->received_us, event_id))
-            continue;
-          key = g_strdup_printf ("%s %s", user_id, event_id);
-          if (g_hash_table_contains (hs->delivered_us, key))
-            g_free (key);
-          else
-            g_hash_table_insert (hs->delivered_us, key, g_memdup2 (&now, sizeof now));
+          if (event_id != NULL && g_hash_table_contains (hs->received_us, event_id))
+            g_ptr_array_add (d->keys, g_strdup_printf ("%s %s", user_id, event_id));
         }
     }
+
+  if (d->keys->len == 0)
+    {
+      delivery_free (d, NULL);
+      return;
+    }
+  g_signal_connect_data (msg, "wrote-body", G_CALLBACK (wrote_body_cb), d, delivery_free, 0);
 }
 
 static void

@@ -733,7 +733,7 @@ reply_sync (OmHs              *hs,
             const char        *cache_key,
             JsonObject        *out)
 {
-  om_hs_timing_delivered (hs, user_id, out);
+  om_hs_timing_delivered (hs, msg, user_id, out);
 
   g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), out);
 

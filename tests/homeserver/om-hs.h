@@ -479,8 +479,9 @@ void         om_hs_demo_shutdown     (OmHs              *hs);
 void          om_hs_timing_received   (OmHs        *hs,
                                        const char  *event_id,
                                        gint64       received_us);
-void          om_hs_timing_delivered  (OmHs        *hs,
-                                       const char  *user_id,
-                                       JsonObject  *sync_response);
+void          om_hs_timing_delivered  (OmHs              *hs,
+                                       SoupServerMessage *msg,
+                                       const char        *user_id,
+                                       JsonObject        *sync_response);
 
 G_END_DECLS
