@@ -9,7 +9,7 @@
 #include "om-room-list.h"
 #include "om-session.h"
 #include "om-sync.h"
-#include "om-test-hs.h"
+#include "om-test-session.h"
 #include "om-timeline.h"
 
 typedef struct {
@@ -22,94 +22,22 @@ typedef struct {
   char       *room_id;
 } Fixture;
 
-static gboolean
-async_done (gpointer data)
-{
-  return *(GAsyncResult **) data != NULL;
-}
-
-static void
-store_result (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
-{
-  *(GAsyncResult **) user_data = g_object_ref (result);
-}
-
-static OmSession *
-sign_in (Fixture    *f,
-         const char *name,
-         const char *user)
-{
-  g_autofree char *dir = g_build_filename (f->dir, name, NULL);
-  OmSession *session = om_session_new (dir);
-  g_autoptr(GAsyncResult) result = NULL;
-  g_autoptr(GError) error = NULL;
-
-  om_session_login_password_async (session, om_test_hs_get_url (f->hs), user, "secret",
-                                   NULL, store_result, &result);
-  g_assert_true (om_test_wait_until (async_done, &result, 10000));
-  g_assert_true (om_session_login_password_finish (session, result, &error));
-  g_assert_no_error (error);
-  g_assert_cmpint (om_session_get_state (session), ==, OM_SESSION_STATE_READY);
-
-  /* Tests do not wait 30 s for a long-poll to end. */
-  om_sync_set_timeout_ms (om_session_get_sync (session), 5000);
-  om_session_start (session);
-  return session;
-}
-
-typedef struct {
-  OmSession  *session;
-  const char *room_id;
-  OmMembership membership;
-} RoomWait;
-
-static gboolean
-room_has_membership (gpointer data)
-{
-  RoomWait *w = data;
-  OmRoom *room = om_session_lookup_room (w->session, w->room_id);
-
-  return room != NULL && om_room_get_membership (room) == w->membership;
-}
-
 static void
 fixture_setup (Fixture       *f,
                gconstpointer  data)
 {
-  g_autoptr(GAsyncResult) result = NULL;
-  g_autoptr(GError) error = NULL;
-  const char *invite[2] = { NULL, NULL };
-  RoomWait wait;
+  g_autofree char *alice_dir = NULL;
+  g_autofree char *bob_dir = NULL;
 
   f->hs = om_test_hs_start (NULL);
   f->dir = om_test_mkdtemp ();
   f->alice_id = om_test_hs_create_user (f->hs, "alice", "secret", FALSE);
   f->bob_id = om_test_hs_create_user (f->hs, "bob", "secret", FALSE);
-  f->alice = sign_in (f, "alice", "alice");
-  f->bob = sign_in (f, "bob", f->bob_id);
-
-  invite[0] = f->bob_id;
-  om_session_create_room_async (f->alice, "Board games night", "Bring your own dice",
-                                invite, FALSE, NULL, store_result, &result);
-  g_assert_true (om_test_wait_until (async_done, &result, 10000));
-  f->room_id = om_session_create_room_finish (f->alice, result, &error);
-  g_assert_no_error (error);
-  g_clear_object (&result);
-
-  wait = (RoomWait) { f->bob, f->room_id, OM_MEMBERSHIP_INVITE };
-  g_assert_true (om_test_wait_until (room_has_membership, &wait, 10000));
-
-  om_session_join_room_async (f->bob, f->room_id, NULL, store_result, &result);
-  g_assert_true (om_test_wait_until (async_done, &result, 10000));
-  g_free (om_session_join_room_finish (f->bob, result, &error));
-  g_assert_no_error (error);
-
-  wait = (RoomWait) { f->bob, f->room_id, OM_MEMBERSHIP_JOIN };
-  g_assert_true (om_test_wait_until (room_has_membership, &wait, 10000));
-  wait = (RoomWait) { f->alice, f->room_id, OM_MEMBERSHIP_JOIN };
-  g_assert_true (om_test_wait_until (room_has_membership, &wait, 10000));
+  alice_dir = g_build_filename (f->dir, "alice", NULL);
+  bob_dir = g_build_filename (f->dir, "bob", NULL);
+  f->alice = om_test_sign_in (f->hs, alice_dir, "alice", "secret", 5000);
+  f->bob = om_test_sign_in (f->hs, bob_dir, f->bob_id, "secret", 5000);
+  f->room_id = om_test_shared_room (f->alice, f->bob, "Board games night", "Bring your own dice");
 }
 
 static void
@@ -368,8 +296,8 @@ test_presence (Fixture       *f,
   PresenceWait wait = { f->alice, f->bob_id, OM_PRESENCE_UNAVAILABLE, "at the game store" };
 
   om_presence_set_async (om_session_get_presence (f->bob), OM_PRESENCE_UNAVAILABLE,
-                         "at the game store", NULL, store_result, &result);
-  g_assert_true (om_test_wait_until (async_done, &result, 10000));
+                         "at the game store", NULL, om_test_store_result, &result);
+  g_assert_true (om_test_wait_until (om_test_result_ready, &result, 10000));
   g_assert_true (om_presence_set_finish (om_session_get_presence (f->bob), result, &error));
   g_assert_no_error (error);
 
@@ -377,8 +305,8 @@ test_presence (Fixture       *f,
 
   g_clear_object (&result);
   om_presence_set_async (om_session_get_presence (f->bob), OM_PRESENCE_ONLINE, NULL,
-                         NULL, store_result, &result);
-  g_assert_true (om_test_wait_until (async_done, &result, 10000));
+                         NULL, om_test_store_result, &result);
+  g_assert_true (om_test_wait_until (om_test_result_ready, &result, 10000));
   wait = (PresenceWait) { f->alice, f->bob_id, OM_PRESENCE_ONLINE, NULL };
   g_assert_true (om_test_wait_until (presence_is, &wait, 15000));
 }

@@ -3,39 +3,11 @@
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #include "om-presence.h"
-#include "om-room.h"
 #include "om-session.h"
-#include "om-sync.h"
-#include "om-test-hs.h"
+#include "om-test-session.h"
 
 #define WAIT_MS 15000
 #define CAROL "@carol:matrix.openmeet.test"
-
-static gboolean
-async_done (gpointer data)
-{
-  return *(GAsyncResult **) data != NULL;
-}
-
-static void
-store_result (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
-{
-  *(GAsyncResult **) user_data = g_object_ref (result);
-}
-
-static gboolean
-never (gpointer data)
-{
-  return FALSE;
-}
-
-static void
-spin (guint ms)
-{
-  om_test_wait_until (never, NULL, ms);
-}
 
 /* Strings */
 
@@ -248,72 +220,24 @@ typedef struct {
   char       *room_id;
 } Fixture;
 
-static OmSession *
-sign_in (Fixture    *f,
-         const char *name)
-{
-  g_autofree char *dir = g_build_filename (f->dir, name, NULL);
-  OmSession *session = om_session_new (dir);
-  g_autoptr(GAsyncResult) result = NULL;
-  g_autoptr(GError) error = NULL;
-
-  om_session_login_password_async (session, om_test_hs_get_url (f->hs), name, "secret",
-                                   NULL, store_result, &result);
-  g_assert_true (om_test_wait_until (async_done, &result, WAIT_MS));
-  g_assert_true (om_session_login_password_finish (session, result, &error));
-  g_assert_no_error (error);
-
-  om_sync_set_timeout_ms (om_session_get_sync (session), 1000);
-  om_session_start (session);
-  return session;
-}
-
-typedef struct {
-  OmSession    *session;
-  const char   *room_id;
-  OmMembership  membership;
-} RoomWait;
-
-static gboolean
-room_has_membership (gpointer data)
-{
-  RoomWait *w = data;
-  OmRoom *room = om_session_lookup_room (w->session, w->room_id);
-
-  return room != NULL && om_room_get_membership (room) == w->membership;
-}
-
 static void
 fixture_setup (Fixture       *f,
                gconstpointer  data)
 {
-  g_autoptr(GAsyncResult) result = NULL;
-  g_autoptr(GError) error = NULL;
-  const char *invite[2] = { NULL, NULL };
-  RoomWait wait;
+  g_autofree char *alice_dir = NULL;
+  g_autofree char *bob_dir = NULL;
 
   f->hs = om_test_hs_start (NULL);
   f->dir = om_test_mkdtemp ();
   f->alice_id = om_test_hs_create_user (f->hs, "alice", "secret", FALSE);
   f->bob_id = om_test_hs_create_user (f->hs, "bob", "secret", FALSE);
-  f->alice = sign_in (f, "alice");
-  f->bob = sign_in (f, "bob");
+  alice_dir = g_build_filename (f->dir, "alice", NULL);
+  bob_dir = g_build_filename (f->dir, "bob", NULL);
+  f->alice = om_test_sign_in (f->hs, alice_dir, "alice", "secret", 1000);
+  f->bob = om_test_sign_in (f->hs, bob_dir, "bob", "secret", 1000);
 
   /* Presence is shared with people we share a room with. */
-  invite[0] = f->bob_id;
-  om_session_create_room_async (f->alice, "Lobby", NULL, invite, FALSE, NULL, store_result, &result);
-  g_assert_true (om_test_wait_until (async_done, &result, WAIT_MS));
-  f->room_id = om_session_create_room_finish (f->alice, result, &error);
-  g_assert_no_error (error);
-  g_clear_object (&result);
-  wait = (RoomWait) { f->bob, f->room_id, OM_MEMBERSHIP_INVITE };
-  g_assert_true (om_test_wait_until (room_has_membership, &wait, WAIT_MS));
-  om_session_join_room_async (f->bob, f->room_id, NULL, store_result, &result);
-  g_assert_true (om_test_wait_until (async_done, &result, WAIT_MS));
-  g_free (om_session_join_room_finish (f->bob, result, &error));
-  g_assert_no_error (error);
-  wait = (RoomWait) { f->alice, f->room_id, OM_MEMBERSHIP_JOIN };
-  g_assert_true (om_test_wait_until (room_has_membership, &wait, WAIT_MS));
+  f->room_id = om_test_shared_room (f->alice, f->bob, "Lobby", NULL);
 }
 
 static void
@@ -341,8 +265,8 @@ set_presence (OmSession       *session,
   g_autoptr(GError) error = NULL;
   OmPresence *presence = om_session_get_presence (session);
 
-  om_presence_set_async (presence, state, status, NULL, store_result, &result);
-  g_assert_true (om_test_wait_until (async_done, &result, WAIT_MS));
+  om_presence_set_async (presence, state, status, NULL, om_test_store_result, &result);
+  g_assert_true (om_test_wait_until (om_test_result_ready, &result, WAIT_MS));
   g_assert_true (om_presence_set_finish (presence, result, &error));
   g_assert_no_error (error);
   g_assert_cmpint (om_presence_get_state (presence), ==, state);
@@ -404,7 +328,7 @@ server_presence_is (gpointer data)
   /* At most every 50 ms. */
   if (g_strcmp0 (presence, w->presence) == 0 && g_strcmp0 (status, w->status) == 0)
     return TRUE;
-  spin (50);
+  om_test_spin (50);
   return FALSE;
 }
 
@@ -513,7 +437,7 @@ test_sync_follows_state (Fixture       *f,
   g_signal_connect (f->bob, "synced", G_CALLBACK (count_synced), &bob_synced);
   cwait = (CountWait) { &bob_synced, 3 };
   g_assert_true (om_test_wait_until (counter_reached, &cwait, WAIT_MS));
-  spin (300);
+  om_test_spin (300);
 
   on_server = server_presence (f, f->alice, f->bob_id, NULL);
   g_assert_cmpstr (on_server, ==, "offline");
@@ -526,7 +450,7 @@ test_sync_follows_state (Fixture       *f,
   g_assert_true (om_test_wait_until (presence_is, &wait, WAIT_MS));
   cwait = (CountWait) { &bob_synced, bob_synced + 3 };
   g_assert_true (om_test_wait_until (counter_reached, &cwait, WAIT_MS));
-  spin (300);
+  om_test_spin (300);
   g_clear_pointer (&on_server, g_free);
   on_server = server_presence (f, f->alice, f->bob_id, NULL);
   g_assert_cmpstr (on_server, ==, "unavailable");
@@ -589,14 +513,14 @@ test_offline_survives_inflight_sync (Fixture       *f,
   cwait = (CountWait) { &bob_synced, 1 };
   g_assert_true (om_test_wait_until (counter_reached, &cwait, WAIT_MS));
   /* Bob's next /sync has left (without set_presence: he is online). */
-  spin (100);
+  om_test_spin (100);
   set_presence (f->bob, OM_PRESENCE_OFFLINE, NULL);
   om_test_hs_clear_faults (f->hs);
 
   /* Once that /sync and a few more have been handled, Bob is still offline. */
   cwait = (CountWait) { &bob_synced, bob_synced + 3 };
   g_assert_true (om_test_wait_until (counter_reached, &cwait, WAIT_MS));
-  spin (300);
+  om_test_spin (300);
   on_server = server_presence (f, f->alice, f->bob_id, NULL);
   g_assert_cmpstr (on_server, ==, "offline");
   wait.state = OM_PRESENCE_OFFLINE;

@@ -6,8 +6,7 @@
 #include "om-receipts.h"
 #include "om-room.h"
 #include "om-session.h"
-#include "om-sync.h"
-#include "om-test-hs.h"
+#include "om-test-session.h"
 #include "om-timeline.h"
 
 #define WAIT_MS 10000
@@ -22,101 +21,22 @@ typedef struct {
   char       *room_id;
 } Fixture;
 
-static gboolean
-async_done (gpointer data)
-{
-  return *(GAsyncResult **) data != NULL;
-}
-
-static void
-store_result (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
-{
-  *(GAsyncResult **) user_data = g_object_ref (result);
-}
-
-static gboolean
-never (gpointer data)
-{
-  return FALSE;
-}
-
-static void
-spin (guint ms)
-{
-  om_test_wait_until (never, NULL, ms);
-}
-
-static OmSession *
-sign_in (Fixture    *f,
-         const char *subdir,
-         const char *user)
-{
-  g_autofree char *dir = g_build_filename (f->dir, subdir, NULL);
-  OmSession *session = om_session_new (dir);
-  g_autoptr(GAsyncResult) result = NULL;
-  g_autoptr(GError) error = NULL;
-
-  om_session_login_password_async (session, om_test_hs_get_url (f->hs), user, "secret",
-                                   NULL, store_result, &result);
-  g_assert_true (om_test_wait_until (async_done, &result, WAIT_MS));
-  g_assert_true (om_session_login_password_finish (session, result, &error));
-  g_assert_no_error (error);
-
-  om_sync_set_timeout_ms (om_session_get_sync (session), 1000);
-  om_session_start (session);
-  return session;
-}
-
-typedef struct {
-  OmSession    *session;
-  const char   *room_id;
-  OmMembership  membership;
-} RoomWait;
-
-static gboolean
-room_has_membership (gpointer data)
-{
-  RoomWait *w = data;
-  OmRoom *room = om_session_lookup_room (w->session, w->room_id);
-
-  return room != NULL && om_room_get_membership (room) == w->membership;
-}
-
 static void
 fixture_setup (Fixture       *f,
                gconstpointer  data)
 {
-  g_autoptr(GAsyncResult) result = NULL;
-  g_autoptr(GError) error = NULL;
-  const char *invite[2] = { NULL, NULL };
-  RoomWait wait;
+  g_autofree char *alice_dir = NULL;
+  g_autofree char *bob_dir = NULL;
 
   f->hs = om_test_hs_start (NULL);
   f->dir = om_test_mkdtemp ();
   f->alice_id = om_test_hs_create_user (f->hs, "alice", "secret", FALSE);
   f->bob_id = om_test_hs_create_user (f->hs, "bob", "secret", FALSE);
-  f->alice = sign_in (f, "alice", "alice");
-  f->bob = sign_in (f, "bob", "bob");
-
-  invite[0] = f->alice_id;
-  om_session_create_room_async (f->bob, "Reading room", NULL, invite, FALSE, NULL, store_result, &result);
-  g_assert_true (om_test_wait_until (async_done, &result, WAIT_MS));
-  f->room_id = om_session_create_room_finish (f->bob, result, &error);
-  g_assert_no_error (error);
-  g_clear_object (&result);
-
-  wait = (RoomWait) { f->alice, f->room_id, OM_MEMBERSHIP_INVITE };
-  g_assert_true (om_test_wait_until (room_has_membership, &wait, WAIT_MS));
-  om_session_join_room_async (f->alice, f->room_id, NULL, store_result, &result);
-  g_assert_true (om_test_wait_until (async_done, &result, WAIT_MS));
-  g_free (om_session_join_room_finish (f->alice, result, &error));
-  g_assert_no_error (error);
-  wait = (RoomWait) { f->alice, f->room_id, OM_MEMBERSHIP_JOIN };
-  g_assert_true (om_test_wait_until (room_has_membership, &wait, WAIT_MS));
-  wait = (RoomWait) { f->bob, f->room_id, OM_MEMBERSHIP_JOIN };
-  g_assert_true (om_test_wait_until (room_has_membership, &wait, WAIT_MS));
+  alice_dir = g_build_filename (f->dir, "alice", NULL);
+  bob_dir = g_build_filename (f->dir, "bob", NULL);
+  f->alice = om_test_sign_in (f->hs, alice_dir, "alice", "secret", 1000);
+  f->bob = om_test_sign_in (f->hs, bob_dir, "bob", "secret", 1000);
+  f->room_id = om_test_shared_room (f->bob, f->alice, "Reading room", NULL);
 }
 
 static void
@@ -240,14 +160,14 @@ read_burst (Fixture *f)
   for (guint i = 0; i < 5; i++)
     {
       om_room_mark_read (room);
-      spin (20);
+      om_test_spin (20);
     }
   g_assert_true (om_test_wait_until (n_requests_is, &cwait, WAIT_MS));
 
   rwait = (ReceiptWait) { f->bob, f->room_id, f->alice_id, newest };
   g_assert_true (om_test_wait_until (receipt_on, &rwait, WAIT_MS));
   /* Settled: the burst made one request, not one per call. */
-  spin (800);
+  om_test_spin (800);
   g_assert_cmpuint (om_receipts_get_n_requests (receipts), ==, cwait.n);
   return newest;
 }
@@ -271,7 +191,7 @@ test_coalesce (Fixture       *f,
   g_assert_cmpstr (on_server, ==, newest);
 
   /* Our own receipt, once it syncs back, is not listed as someone else's. */
-  spin (1500);
+  om_test_spin (1500);
   g_assert_false (seen_by (alice_room, newest, f->alice_id));
   g_assert_cmpstr (om_room_get_fully_read (alice_room), ==, newest);
 }
@@ -288,9 +208,9 @@ test_nothing_new (Fixture       *f,
   /* Everything is read already: marking again sends nothing. */
   om_room_mark_read (room);
   om_room_mark_read (room);
-  spin (800);
+  om_test_spin (800);
   om_room_mark_read (room);
-  spin (800);
+  om_test_spin (800);
   g_assert_cmpuint (om_receipts_get_n_requests (receipts), ==, n);
   g_assert_cmpstr (om_room_get_fully_read (room), ==, newest);
 }
@@ -318,7 +238,7 @@ test_new_message (Fixture       *f,
   g_assert_true (om_test_wait_until (n_requests_is, &cwait, WAIT_MS));
   rwait = (ReceiptWait) { f->bob, f->room_id, f->alice_id, newest };
   g_assert_true (om_test_wait_until (receipt_on, &rwait, WAIT_MS));
-  spin (600);
+  om_test_spin (600);
   g_assert_cmpuint (om_receipts_get_n_requests (receipts), ==, cwait.n);
 
   /* Alice's receipt moved: she is listed on the new event only. */
@@ -347,7 +267,7 @@ test_retry_after_failure (Fixture       *f,
   cwait = (CountWait) { receipts, om_receipts_get_n_requests (receipts) + 1 };
   om_room_mark_read (room);
   g_assert_true (om_test_wait_until (n_requests_is, &cwait, WAIT_MS));
-  spin (500);
+  om_test_spin (500);
 
   /* The user looks at the room again: the receipt must go out now, not
    * only once someone says something new. */
@@ -372,20 +292,19 @@ test_fully_read_synced (Fixture       *f,
                         gconstpointer  data)
 {
   g_autofree char *newest = read_burst (f);
+  g_autofree char *laptop_dir = g_build_filename (f->dir, "alice-laptop", NULL);
   g_autoptr(OmSession) again = NULL;
   ReceiptWait wait;
-  RoomWait rwait;
 
   /* Another device of Alice's learns the marker from /sync. */
-  again = sign_in (f, "alice-laptop", f->alice_id);
-  rwait = (RoomWait) { again, f->room_id, OM_MEMBERSHIP_JOIN };
-  g_assert_true (om_test_wait_until (room_has_membership, &rwait, WAIT_MS));
+  again = om_test_sign_in (f->hs, laptop_dir, f->alice_id, "secret", 1000);
+  g_assert_true (om_test_wait_membership (again, f->room_id, OM_MEMBERSHIP_JOIN, WAIT_MS));
   wait = (ReceiptWait) { again, f->room_id, NULL, newest };
   g_assert_true (om_test_wait_until (fully_read_is, &wait, WAIT_MS));
 
   /* Marking read there with nothing new sends nothing either. */
   om_room_mark_read (om_session_lookup_room (again, f->room_id));
-  spin (800);
+  om_test_spin (800);
   g_assert_cmpuint (om_receipts_get_n_requests (om_session_get_receipts (again)), ==, 0);
 }
 

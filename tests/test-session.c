@@ -17,7 +17,7 @@
 #include "om-session.h"
 #include "om-store.h"
 #include "om-sync.h"
-#include "om-test-hs.h"
+#include "om-test-session.h"
 
 #define PASSWORD "correct-horse-7431"
 #define WAIT_MS  10000
@@ -61,33 +61,6 @@ typedef struct {
   OmSession *bob;
 } Fixture;
 
-static gboolean
-async_done (gpointer data)
-{
-  return *(GAsyncResult **) data != NULL;
-}
-
-static void
-store_result (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
-{
-  *(GAsyncResult **) user_data = g_object_ref (result);
-}
-
-static gboolean
-never (gpointer data)
-{
-  return FALSE;
-}
-
-/* Runs the main loop for @ms. */
-static void
-spin (guint ms)
-{
-  om_test_wait_until (never, NULL, ms);
-}
-
 static void
 fixture_setup (Fixture       *f,
                gconstpointer  data)
@@ -125,8 +98,8 @@ try_login (OmSession  *session,
   GError *error = NULL;
   gboolean ok;
 
-  om_session_login_password_async (session, homeserver, user, password, NULL, store_result, &result);
-  g_assert_true (om_test_wait_until (async_done, &result, 20000));
+  om_session_login_password_async (session, homeserver, user, password, NULL, om_test_store_result, &result);
+  g_assert_true (om_test_wait_until (om_test_result_ready, &result, 20000));
   ok = om_session_login_password_finish (session, result, &error);
   g_assert_true (ok == (error == NULL));
   return error;
@@ -325,8 +298,8 @@ test_login_unreachable (Fixture       *f,
   f->alice = om_session_new (dir);
   /* Port 9 (discard): nothing listens, the connection is refused. */
   om_session_login_password_async (f->alice, "http://127.0.0.1:9", "alice", PASSWORD,
-                                   NULL, store_result, &result);
-  g_assert_true (om_test_wait_until (async_done, &result, 15000));
+                                   NULL, om_test_store_result, &result);
+  g_assert_true (om_test_wait_until (om_test_result_ready, &result, 15000));
   g_assert_false (om_session_login_password_finish (f->alice, result, &error));
   g_assert_nonnull (error);
   g_assert_true (error->domain == G_IO_ERROR);
@@ -513,8 +486,8 @@ create_room (OmSession          *session,
   g_autoptr(GError) error = NULL;
   char *room_id;
 
-  om_session_create_room_async (session, name, topic, invite, FALSE, NULL, store_result, &result);
-  g_assert_true (om_test_wait_until (async_done, &result, WAIT_MS));
+  om_session_create_room_async (session, name, topic, invite, FALSE, NULL, om_test_store_result, &result);
+  g_assert_true (om_test_wait_until (om_test_result_ready, &result, WAIT_MS));
   room_id = om_session_create_room_finish (session, result, &error);
   g_assert_no_error (error);
   g_assert_nonnull (room_id);
@@ -595,8 +568,8 @@ join (OmSession   *session,
 {
   g_autoptr(GAsyncResult) result = NULL;
 
-  om_session_join_room_async (session, id_or_alias, NULL, store_result, &result);
-  g_assert_true (om_test_wait_until (async_done, &result, WAIT_MS));
+  om_session_join_room_async (session, id_or_alias, NULL, om_test_store_result, &result);
+  g_assert_true (om_test_wait_until (om_test_result_ready, &result, WAIT_MS));
   return om_session_join_room_finish (session, result, error);
 }
 
@@ -640,8 +613,8 @@ test_create_direct (Fixture       *f,
   start (f->bob);
 
   invite[0] = f->bob_id;
-  om_session_create_room_async (f->alice, NULL, NULL, invite, TRUE, NULL, store_result, &result);
-  g_assert_true (om_test_wait_until (async_done, &result, WAIT_MS));
+  om_session_create_room_async (f->alice, NULL, NULL, invite, TRUE, NULL, om_test_store_result, &result);
+  g_assert_true (om_test_wait_until (om_test_result_ready, &result, WAIT_MS));
   room_id = om_session_create_room_finish (f->alice, result, &error);
   g_assert_no_error (error);
 
@@ -748,8 +721,8 @@ test_leave (Fixture       *f,
 
   g_signal_connect (om_session_get_room_list (f->bob), "items-changed",
                     G_CALLBACK (items_changed_cb), &counts);
-  om_session_leave_room_async (f->bob, room_id, NULL, store_result, &result);
-  g_assert_true (om_test_wait_until (async_done, &result, WAIT_MS));
+  om_session_leave_room_async (f->bob, room_id, NULL, om_test_store_result, &result);
+  g_assert_true (om_test_wait_until (om_test_result_ready, &result, WAIT_MS));
   g_assert_true (om_session_leave_room_finish (f->bob, result, &error));
   g_assert_no_error (error);
 
@@ -775,8 +748,8 @@ test_leave (Fixture       *f,
 
   /* Leaving a room we are not in fails. */
   g_clear_object (&result);
-  om_session_leave_room_async (f->bob, room_id, NULL, store_result, &result);
-  g_assert_true (om_test_wait_until (async_done, &result, WAIT_MS));
+  om_session_leave_room_async (f->bob, room_id, NULL, om_test_store_result, &result);
+  g_assert_true (om_test_wait_until (om_test_result_ready, &result, WAIT_MS));
   g_assert_false (om_session_leave_room_finish (f->bob, result, &error));
   g_assert_error (error, OM_ERROR, OM_ERROR_FORBIDDEN);
   g_clear_error (&error);
@@ -833,8 +806,8 @@ test_logout (Fixture       *f,
   /* Another device of Alice's is not affected by this one signing out. */
   other_token = om_test_hs_login (f->hs, "alice", PASSWORD, NULL);
 
-  om_session_logout_async (f->alice, NULL, store_result, &result);
-  g_assert_true (om_test_wait_until (async_done, &result, WAIT_MS));
+  om_session_logout_async (f->alice, NULL, om_test_store_result, &result);
+  g_assert_true (om_test_wait_until (om_test_result_ready, &result, WAIT_MS));
   g_assert_true (om_session_logout_finish (f->alice, result, &error));
   g_assert_no_error (error);
 
@@ -855,7 +828,7 @@ test_logout (Fixture       *f,
 
   /* Nothing keeps running: no more syncs after a while. */
   synced = 0;
-  spin (1500);
+  om_test_spin (1500);
   g_assert_cmpuint (synced, ==, 0);
   g_assert_cmpint (om_session_get_state (f->alice), ==, OM_SESSION_STATE_SIGNED_OUT);
 
@@ -894,7 +867,7 @@ test_start_stop (Fixture       *f,
 
   /* Long-polls keep coming while started… */
   before = synced.n;
-  spin (2500);
+  om_test_spin (2500);
   g_assert_cmpuint (synced.n, >, before);
 
   /* …and stop with om_session_stop. */
@@ -902,7 +875,7 @@ test_start_stop (Fixture       *f,
   g_assert_cmpint (om_session_get_state (f->alice), ==, OM_SESSION_STATE_READY);
   g_assert_false (om_sync_get_running (om_session_get_sync (f->alice)));
   before = synced.n;
-  spin (2500);
+  om_test_spin (2500);
   g_assert_cmpuint (synced.n, ==, before);
 }
 
@@ -1068,11 +1041,11 @@ test_token_not_logged (Fixture       *f,
     g_assert_error (error, OM_ERROR, OM_ERROR_NOT_FOUND);
     g_clear_error (&error);
   }
-  spin (1500);
+  om_test_spin (1500);
   om_room_mark_read (om_session_lookup_room (f->bob, room_id));
 
-  om_session_logout_async (f->alice, NULL, store_result, &result);
-  g_assert_true (om_test_wait_until (async_done, &result, WAIT_MS));
+  om_session_logout_async (f->alice, NULL, om_test_store_result, &result);
+  g_assert_true (om_test_wait_until (om_test_result_ready, &result, WAIT_MS));
   g_assert_true (om_session_logout_finish (f->alice, result, &error));
   g_assert_no_error (error);
   g_clear_object (&f->alice);

@@ -23,7 +23,7 @@
 #include <glib-unix.h>
 #include <glib/gstdio.h>
 
-#include "om-test-hs.h"
+#include "om-test-session.h"
 /* For OM_TUI_MAX_COMBINING only. */
 #include "../src/tui/om-tui-text.h"
 
@@ -50,18 +50,6 @@ typedef struct {
   gboolean  exited;
   int       wait_status;
 } Fixture;
-
-static gboolean
-never (gpointer data)
-{
-  return FALSE;
-}
-
-static void
-spin (guint ms)
-{
-  om_test_wait_until (never, NULL, ms);
-}
 
 /* Shows what the client printed, escaped, on stderr (which the parent
  * process passes through when a test runs isolated). */
@@ -296,7 +284,7 @@ wait_exit (Fixture *f,
       g_error ("openmeet-tui did not exit within %u ms", timeout_ms);
     }
   /* Collect what was still in flight. */
-  spin (100);
+  om_test_spin (100);
   /* A critical is a bug in the client (and fatal under G_DEBUG=fatal-criticals). */
   if (strstr (f->err->str, "CRITICAL") != NULL)
     {
@@ -319,7 +307,7 @@ type (Fixture    *f,
 
       if (n < 0 && (errno == EINTR || errno == EAGAIN))
         {
-          spin (10);
+          om_test_spin (10);
           continue;
         }
       g_assert_cmpint (n, >, 0);
@@ -460,7 +448,7 @@ bob_sees_or_exited (gpointer data)
   SentWait *w = data;
 
   /* Polls the server at most every 100 ms. */
-  spin (100);
+  om_test_spin (100);
   return bob_sees (data) || exited (w->f);
 }
 
@@ -478,7 +466,7 @@ wait_sent (Fixture    *f,
     }
   if (!bob_sees (&wait))
     {
-      spin (100);
+      om_test_spin (100);
       dump_client (f, "exited early");
       g_error ("openmeet-tui exited (wait status 0x%x) before \"%s\" reached the server",
                f->wait_status, body);
@@ -690,7 +678,7 @@ test_eof_drains (Fixture       *f,
   om_test_hs_add_fault (f->hs, "{\"path\":\"/send/\",\"method\":\"PUT\",\"action\":\"error\","
                                "\"status\":503,\"count\":2}");
   type (f, "first queued line\nsecond queued line\n");
-  spin (200);
+  om_test_spin (200);
   /* Ctrl-D at the start of a line: end of input. */
   type (f, "\x04");
 
@@ -724,7 +712,7 @@ test_membership_lines (Fixture       *f,
 
   /* From history: Bob invited Alice.  The line is about Alice, not Bob. */
   wait_output (f, "invite");
-  spin (100);
+  om_test_spin (100);
   alice_line = line_with (f, "invite");
   g_assert_nonnull (alice_line);
   if (strstr (alice_line, "alice") == NULL)

@@ -4,8 +4,7 @@
  */
 #include "om-room.h"
 #include "om-session.h"
-#include "om-sync.h"
-#include "om-test-hs.h"
+#include "om-test-session.h"
 #include "om-typing.h"
 
 #define WAIT_MS 10000
@@ -20,110 +19,22 @@ typedef struct {
   char       *room_id;
 } Fixture;
 
-static gboolean
-async_done (gpointer data)
-{
-  return *(GAsyncResult **) data != NULL;
-}
-
-static void
-store_result (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
-{
-  *(GAsyncResult **) user_data = g_object_ref (result);
-}
-
-static gboolean
-never (gpointer data)
-{
-  return FALSE;
-}
-
-/* Runs the main loop for @ms. */
-static void
-spin (guint ms)
-{
-  om_test_wait_until (never, NULL, ms);
-}
-
-static OmSession *
-sign_in (Fixture    *f,
-         const char *name)
-{
-  g_autofree char *dir = g_build_filename (f->dir, name, NULL);
-  OmSession *session = om_session_new (dir);
-  g_autoptr(GAsyncResult) result = NULL;
-  g_autoptr(GError) error = NULL;
-
-  om_session_login_password_async (session, om_test_hs_get_url (f->hs), name, "secret",
-                                   NULL, store_result, &result);
-  g_assert_true (om_test_wait_until (async_done, &result, WAIT_MS));
-  g_assert_true (om_session_login_password_finish (session, result, &error));
-  g_assert_no_error (error);
-
-  om_sync_set_timeout_ms (om_session_get_sync (session), 1000);
-  om_session_start (session);
-  return session;
-}
-
-typedef struct {
-  OmSession    *session;
-  const char   *room_id;
-  OmMembership  membership;
-} RoomWait;
-
-static gboolean
-room_has_membership (gpointer data)
-{
-  RoomWait *w = data;
-  OmRoom *room = om_session_lookup_room (w->session, w->room_id);
-
-  return room != NULL && om_room_get_membership (room) == w->membership;
-}
-
-/* Alice creates a room with Bob in it; both see it joined. */
-static char *
-shared_room (Fixture    *f,
-             const char *name)
-{
-  g_autoptr(GAsyncResult) result = NULL;
-  g_autoptr(GError) error = NULL;
-  const char *invite[2] = { f->bob_id, NULL };
-  char *room_id;
-  RoomWait wait;
-
-  om_session_create_room_async (f->alice, name, NULL, invite, FALSE, NULL, store_result, &result);
-  g_assert_true (om_test_wait_until (async_done, &result, WAIT_MS));
-  room_id = om_session_create_room_finish (f->alice, result, &error);
-  g_assert_no_error (error);
-  g_clear_object (&result);
-
-  wait = (RoomWait) { f->bob, room_id, OM_MEMBERSHIP_INVITE };
-  g_assert_true (om_test_wait_until (room_has_membership, &wait, WAIT_MS));
-  om_session_join_room_async (f->bob, room_id, NULL, store_result, &result);
-  g_assert_true (om_test_wait_until (async_done, &result, WAIT_MS));
-  g_free (om_session_join_room_finish (f->bob, result, &error));
-  g_assert_no_error (error);
-
-  wait = (RoomWait) { f->bob, room_id, OM_MEMBERSHIP_JOIN };
-  g_assert_true (om_test_wait_until (room_has_membership, &wait, WAIT_MS));
-  wait = (RoomWait) { f->alice, room_id, OM_MEMBERSHIP_JOIN };
-  g_assert_true (om_test_wait_until (room_has_membership, &wait, WAIT_MS));
-  return room_id;
-}
-
 static void
 fixture_setup (Fixture       *f,
                gconstpointer  data)
 {
+  g_autofree char *alice_dir = NULL;
+  g_autofree char *bob_dir = NULL;
+
   f->hs = om_test_hs_start (NULL);
   f->dir = om_test_mkdtemp ();
   f->alice_id = om_test_hs_create_user (f->hs, "alice", "secret", FALSE);
   f->bob_id = om_test_hs_create_user (f->hs, "bob", "secret", FALSE);
-  f->alice = sign_in (f, "alice");
-  f->bob = sign_in (f, "bob");
-  f->room_id = shared_room (f, "Typing practice");
+  alice_dir = g_build_filename (f->dir, "alice", NULL);
+  bob_dir = g_build_filename (f->dir, "bob", NULL);
+  f->alice = om_test_sign_in (f->hs, alice_dir, "alice", "secret", 1000);
+  f->bob = om_test_sign_in (f->hs, bob_dir, "bob", "secret", 1000);
+  f->room_id = om_test_shared_room (f->alice, f->bob, "Typing practice", NULL);
 }
 
 static void
@@ -226,7 +137,7 @@ test_debounce (Fixture       *f,
   for (guint i = 0; i < 40; i++)
     {
       om_room_set_typing (room, TRUE);
-      spin (20);
+      om_test_spin (20);
     }
   g_assert_cmpuint (om_typing_get_n_requests (typing), ==, n0 + 1);
 
@@ -275,7 +186,7 @@ test_idle_stop (Fixture       *f,
   g_assert_false (server_says_typing (f, f->room_id, f->alice_id));
 
   /* Stopping once is enough: nothing more goes out. */
-  spin (700);
+  om_test_spin (700);
   g_assert_cmpuint (om_typing_get_n_requests (typing), ==, n0 + 2);
 
   /* Keystrokes keep postponing the idle stop. */
@@ -283,7 +194,7 @@ test_idle_stop (Fixture       *f,
   g_assert_cmpuint (om_typing_get_n_requests (typing), ==, n0 + 3);
   for (guint i = 0; i < 10; i++)
     {
-      spin (100);
+      om_test_spin (100);
       om_room_set_typing (room, TRUE);
     }
   g_assert_cmpuint (om_typing_get_n_requests (typing), ==, n0 + 3);
@@ -309,7 +220,7 @@ test_false_without_true (Fixture       *f,
   om_room_set_typing (room, FALSE);
   om_room_set_typing (room, FALSE);
   g_assert_cmpuint (om_typing_get_n_requests (typing), ==, n0);
-  spin (500);
+  om_test_spin (500);
   g_assert_cmpuint (om_typing_get_n_requests (typing), ==, n0);
 
   /* Typed, stopped: one each; a second stop sends nothing. */
@@ -320,7 +231,7 @@ test_false_without_true (Fixture       *f,
   wait.typing = FALSE;
   g_assert_true (om_test_wait_until (typing_is, &wait, WAIT_MS));
   om_room_set_typing (room, FALSE);
-  spin (300);
+  om_test_spin (300);
   g_assert_cmpuint (om_typing_get_n_requests (typing), ==, n0 + 2);
 
   /* After a stop, typing again is announced at once (no 20 s resend wait). */
@@ -334,7 +245,7 @@ test_false_without_true (Fixture       *f,
   g_assert_cmpuint (om_typing_get_n_requests (typing), ==, n0 + 4);
   wait.typing = FALSE;
   g_assert_true (om_test_wait_until (typing_is, &wait, WAIT_MS));
-  spin (300);
+  om_test_spin (300);
   g_assert_cmpuint (om_typing_get_n_requests (typing), ==, n0 + 4);
 }
 
@@ -342,7 +253,7 @@ static void
 test_two_rooms (Fixture       *f,
                 gconstpointer  data)
 {
-  g_autofree char *second_id = shared_room (f, "Second room");
+  g_autofree char *second_id = om_test_shared_room (f->alice, f->bob, "Second room", NULL);
   OmTyping *typing = om_session_get_typing (f->alice);
   OmRoom *first = om_session_lookup_room (f->alice, f->room_id);
   OmRoom *second = om_session_lookup_room (f->alice, second_id);

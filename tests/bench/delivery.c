@@ -19,7 +19,7 @@
 #include "om-room.h"
 #include "om-session.h"
 #include "om-sync.h"
-#include "om-test-hs.h"
+#include "om-test-session.h"
 #include "om-timeline.h"
 
 typedef struct {
@@ -111,34 +111,6 @@ all_seen (gpointer data)
   return b->seen == b->n;
 }
 
-static gboolean
-room_joined (gpointer data)
-{
-  Bench *b = data;
-  OmRoom *room = om_session_lookup_room (b->bob, b->room_id);
-
-  return room != NULL && om_room_get_membership (room) == OM_MEMBERSHIP_JOIN &&
-         om_session_lookup_room (b->alice, b->room_id) != NULL;
-}
-
-static OmSession *
-open_session (Bench      *b,
-              const char *dir,
-              const char *localpart)
-{
-  g_autofree char *device = NULL;
-  g_autofree char *token = om_test_hs_login (b->hs, localpart, "secret", &device);
-  g_autofree char *user_id = om_test_hs_user_id (b->hs, localpart);
-  g_autofree char *path = g_build_filename (dir, localpart, NULL);
-  g_autoptr(GError) error = NULL;
-  OmSession *session = om_session_new (path);
-
-  if (!om_session_restore (session, om_test_hs_get_url (b->hs), user_id, device, token, &error))
-    g_error ("restore: %s", error->message);
-  om_session_start (session);
-  return session;
-}
-
 int
 main (int    argc,
       char **argv)
@@ -146,12 +118,11 @@ main (int    argc,
   g_autoptr(GOptionContext) context = g_option_context_new ("— message delivery latency");
   g_autoptr(GError) error = NULL;
   g_autofree char *dir = NULL;
-  g_autofree char *alice_token = NULL;
-  g_autofree char *create = NULL;
+  g_autofree char *alice_dir = NULL;
+  g_autofree char *bob_dir = NULL;
   g_autofree char *path = NULL;
   g_autofree char *escaped_room = NULL;
   g_autofree char *escaped_user = NULL;
-  g_autoptr(JsonNode) created = NULL;
   g_autoptr(JsonNode) timings = NULL;
   GHashTable *server_share;
   double *e2e, *client;
@@ -181,23 +152,12 @@ main (int    argc,
   g_free (om_test_hs_create_user (b.hs, "alice", "secret", FALSE));
   b.bob_id = om_test_hs_create_user (b.hs, "bob", "secret", FALSE);
 
-  alice_token = om_test_hs_login (b.hs, "alice", "secret", NULL);
-  create = g_strdup_printf ("{\"preset\":\"trusted_private_chat\",\"name\":\"Bench\",\"invite\":[\"%s\"]}", b.bob_id);
-  created = om_test_hs_request (b.hs, "POST", "/_matrix/client/v3/createRoom", alice_token, create, &status);
-  g_assert_cmpuint (status, ==, 200);
-  b.room_id = g_strdup (json_object_get_string_member (json_node_get_object (created), "room_id"));
-
-  b.alice = open_session (&b, dir, "alice");
-  b.bob = open_session (&b, dir, "bob");
-  {
-    g_autofree char *bob_token = om_session_dup_access_token (b.bob);
-    g_autofree char *escaped = g_uri_escape_string (b.room_id, NULL, FALSE);
-    g_autofree char *join = g_strdup_printf ("/_matrix/client/v3/join/%s", escaped);
-    g_autoptr(JsonNode) joined = om_test_hs_request (b.hs, "POST", join, bob_token, "{}", &status);
-    g_assert_cmpuint (status, ==, 200);
-  }
-  if (!om_test_wait_until (room_joined, &b, 20000))
-    g_error ("the room never reached both clients");
+  alice_dir = g_build_filename (dir, "alice", NULL);
+  bob_dir = g_build_filename (dir, "bob", NULL);
+  /* The clients' default long-poll, as in real use. */
+  b.alice = om_test_sign_in (b.hs, alice_dir, "alice", "secret", OM_SYNC_TIMEOUT_MS);
+  b.bob = om_test_sign_in (b.hs, bob_dir, "bob", "secret", OM_SYNC_TIMEOUT_MS);
+  b.room_id = om_test_shared_room (b.alice, b.bob, "Bench", NULL);
 
   b.alice_room = om_session_lookup_room (b.alice, b.room_id);
   g_signal_connect (om_room_get_timeline (om_session_lookup_room (b.bob, b.room_id)),
