@@ -1091,12 +1091,11 @@ logout_cb (GObject      *source,
 {
   g_autoptr(GTask) task = user_data;
   OmSession *self = g_task_get_source_object (task);
-  g_autoptr(JsonNode) body = NULL;
   GError *error = NULL;
 
-  body = om_http_request_finish (OM_HTTP (source), result, NULL, &error);
   /* A token the server no longer knows is as signed out as it gets. */
-  if (error != NULL && !g_error_matches (error, OM_ERROR, OM_ERROR_UNKNOWN_TOKEN))
+  if (!om_auth_logout_finish (result, &error) &&
+      !g_error_matches (error, OM_ERROR, OM_ERROR_UNKNOWN_TOKEN))
     {
       g_task_return_error (task, error);
       return;
@@ -1118,7 +1117,6 @@ om_session_logout_async (OmSession           *self,
                          gpointer             user_data)
 {
   GTask *task;
-  g_autoptr(JsonNode) body = NULL;
 
   g_return_if_fail (OM_IS_SESSION (self));
 
@@ -1133,9 +1131,7 @@ om_session_logout_async (OmSession           *self,
     }
 
   om_session_stop (self);
-  body = empty_object_node ();
-  om_http_request_async (self->http, "POST", "/_matrix/client/v3/logout", body,
-                         OM_HTTP_ALLOW_EMPTY, 0, cancellable, logout_cb, task);
+  om_auth_logout_async (self->http, cancellable, logout_cb, task);
 }
 
 gboolean
