@@ -6,7 +6,9 @@
  * shows up in Bob's timeline model.  The homeserver records when each
  * send request arrived and when the /sync response carrying it to Bob
  * left; what remains of the end-to-end time is the clients' own share
- * (queueing, HTTP, parsing, applying, storing, the model signal).
+ * (queueing, HTTP, parsing, applying, storing, the model signal), split
+ * into the sender's side (send call → the homeserver has the request) and
+ * the receiver's (the /sync answer is written → the model has the event).
  *
  *   build/tests/bench/bench-delivery [-n 500] [--interval 20]
  *
@@ -24,6 +26,8 @@
 
 typedef struct {
   gint64  queued_us;     /* alice called send */
+  gint64  received_us;   /* the homeserver had alice's PUT (0: unknown) */
+  gint64  delivered_us;  /* the homeserver finished writing it to bob's /sync (0: unknown) */
   gint64  seen_us;       /* bob's timeline had it */
   char   *event_id;
 } Sample;
@@ -59,6 +63,18 @@ percentile (double *sorted,
   guint i = (guint) (p / 100.0 * (n - 1) + 0.5);
 
   return sorted[MIN (i, n - 1)];
+}
+
+/* Sorts @values and prints their percentiles in milliseconds. */
+static void
+print_row (const char *name,
+           double     *values,
+           guint       n)
+{
+  qsort (values, n, sizeof (double), cmp_double);
+  printf ("%-22s p50 %6.2f  p95 %6.2f  p99 %6.2f  max %6.2f ms\n", name,
+          percentile (values, n, 50), percentile (values, n, 95),
+          percentile (values, n, 99), values[n - 1]);
 }
 
 static void
@@ -124,9 +140,9 @@ main (int    argc,
   g_autofree char *escaped_room = NULL;
   g_autofree char *escaped_user = NULL;
   g_autoptr(JsonNode) timings = NULL;
-  GHashTable *server_share;
-  double *e2e, *client;
-  guint n_client = 0;
+  GHashTable *by_id;
+  double *e2e, *client, *sender, *receiver;
+  guint n_split = 0;
   guint status;
   int n = 500;
   int interval = 20;
@@ -177,7 +193,9 @@ main (int    argc,
   escaped_user = g_uri_escape_string (b.bob_id, NULL, FALSE);
   path = g_strdup_printf ("/_test/timings?room_id=%s&user_id=%s", escaped_room, escaped_user);
   timings = om_test_hs_request (b.hs, "GET", path, NULL, NULL, &status);
-  server_share = g_hash_table_new (g_str_hash, g_str_equal);
+  by_id = g_hash_table_new (g_str_hash, g_str_equal);
+  for (guint i = 0; i < b.n; i++)
+    g_hash_table_insert (by_id, b.samples[i].event_id, &b.samples[i]);
   if (status == 200 && JSON_NODE_HOLDS_OBJECT (timings))
     {
       JsonArray *events = json_object_get_array_member (json_node_get_object (timings), "events");
@@ -185,42 +203,49 @@ main (int    argc,
       for (guint i = 0; i < json_array_get_length (events); i++)
         {
           JsonObject *e = json_array_get_object_element (events, i);
-          gint64 received = json_object_get_int_member_with_default (e, "received_us", 0);
-          gint64 delivered = json_object_get_int_member_with_default (e, "delivered_us", 0);
+          Sample *sample = g_hash_table_lookup (by_id, json_object_get_string_member (e, "event_id"));
 
-          if (received > 0 && delivered >= received)
-            g_hash_table_insert (server_share,
-                                 (gpointer) json_object_get_string_member (e, "event_id"),
-                                 GINT_TO_POINTER ((int) (delivered - received)));
+          if (sample == NULL)
+            continue;
+          sample->received_us = json_object_get_int_member_with_default (e, "received_us", 0);
+          sample->delivered_us = json_object_get_int_member_with_default (e, "delivered_us", 0);
         }
     }
+  g_hash_table_unref (by_id);
 
   e2e = g_new (double, b.n);
   client = g_new (double, b.n);
+  sender = g_new (double, b.n);
+  receiver = g_new (double, b.n);
   for (guint i = 0; i < b.n; i++)
     {
-      gpointer share;
+      Sample *sample = &b.samples[i];
 
-      e2e[i] = (b.samples[i].seen_us - b.samples[i].queued_us) / 1000.0;
-      if (g_hash_table_lookup_extended (server_share, b.samples[i].event_id, NULL, &share))
-        client[n_client++] = e2e[i] - GPOINTER_TO_INT (share) / 1000.0;
+      e2e[i] = (sample->seen_us - sample->queued_us) / 1000.0;
+      if (sample->received_us > 0 && sample->delivered_us >= sample->received_us)
+        {
+          sender[n_split] = (sample->received_us - sample->queued_us) / 1000.0;
+          receiver[n_split] = (sample->seen_us - sample->delivered_us) / 1000.0;
+          client[n_split] = sender[n_split] + receiver[n_split];
+          n_split++;
+        }
     }
-  qsort (e2e, b.n, sizeof (double), cmp_double);
-  qsort (client, n_client, sizeof (double), cmp_double);
 
   printf ("delivery: %u messages, one every %u ms, two clients on one machine\n", b.n, b.interval_ms);
-  printf ("end-to-end latency (ms):   p50 %.2f  p95 %.2f  p99 %.2f  max %.2f\n",
-          percentile (e2e, b.n, 50), percentile (e2e, b.n, 95), percentile (e2e, b.n, 99), e2e[b.n - 1]);
-  if (n_client > 0)
-    printf ("client share (ms):         p50 %.2f  p95 %.2f  p99 %.2f  max %.2f  (%u samples)\n",
-            percentile (client, n_client, 50), percentile (client, n_client, 95),
-            percentile (client, n_client, 99), client[n_client - 1], n_client);
+  print_row ("end-to-end latency", e2e, b.n);
+  if (n_split > 0)
+    {
+      print_row ("client share", client, n_split);
+      print_row ("  sender side", sender, n_split);
+      print_row ("  receiver side", receiver, n_split);
+    }
   else
     printf ("client share: the homeserver reported no timings\n");
 
-  g_hash_table_unref (server_share);
   g_free (e2e);
   g_free (client);
+  g_free (sender);
+  g_free (receiver);
   for (guint i = 0; i < b.n; i++)
     g_free (b.samples[i].event_id);
   g_free (b.samples);
