@@ -12,50 +12,14 @@
 #include "om-test-session.h"
 #include "om-timeline.h"
 
-typedef struct {
-  OmTestHs   *hs;
-  char       *dir;
-  char       *alice_id;
-  char       *bob_id;
-  OmSession  *alice;
-  OmSession  *bob;
-  char       *room_id;
-} Fixture;
+typedef OmTestPair Fixture;
 
-static void
-fixture_setup (Fixture       *f,
-               gconstpointer  data)
-{
-  g_autofree char *alice_dir = NULL;
-  g_autofree char *bob_dir = NULL;
-
-  f->hs = om_test_hs_start (NULL);
-  f->dir = om_test_mkdtemp ();
-  f->alice_id = om_test_hs_create_user (f->hs, "alice", "secret", FALSE);
-  f->bob_id = om_test_hs_create_user (f->hs, "bob", "secret", FALSE);
-  alice_dir = g_build_filename (f->dir, "alice", NULL);
-  bob_dir = g_build_filename (f->dir, "bob", NULL);
-  f->alice = om_test_sign_in (f->hs, alice_dir, "alice", "secret", 5000);
-  f->bob = om_test_sign_in (f->hs, bob_dir, f->bob_id, "secret", 5000);
-  f->room_id = om_test_shared_room (f->alice, f->bob, "Board games night", "Bring your own dice");
-}
-
-static void
-fixture_teardown (Fixture       *f,
-                  gconstpointer  data)
-{
-  g_clear_object (&f->alice);
-  g_clear_object (&f->bob);
-  /* Cancelled transfers finish on the loop. */
-  while (g_main_context_iteration (NULL, FALSE))
-    ;
-  om_test_hs_free (f->hs);
-  om_test_rmdir (f->dir);
-  g_free (f->dir);
-  g_free (f->alice_id);
-  g_free (f->bob_id);
-  g_free (f->room_id);
-}
+static const OmTestPairOptions pair_options = {
+  .room_name = "Board games night",
+  .room_topic = "Bring your own dice",
+  .sync_timeout_ms = 5000,
+  .bob_full_user_id = TRUE,
+};
 
 typedef struct {
   OmSession  *session;
@@ -390,12 +354,12 @@ main (int    argc,
 {
   g_test_init (&argc, &argv, NULL);
 
-  g_test_add ("/integration/message", Fixture, NULL, fixture_setup, test_message, fixture_teardown);
-  g_test_add ("/integration/emote-notice", Fixture, NULL, fixture_setup, test_emote_and_notice, fixture_teardown);
-  g_test_add ("/integration/typing", Fixture, NULL, fixture_setup, test_typing, fixture_teardown);
-  g_test_add ("/integration/receipts", Fixture, NULL, fixture_setup, test_receipts, fixture_teardown);
-  g_test_add ("/integration/presence", Fixture, NULL, fixture_setup, test_presence, fixture_teardown);
-  g_test_add ("/integration/restart-from-store", Fixture, NULL, fixture_setup, test_restart_from_store, fixture_teardown);
+  om_test_add_pair ("/integration/message", &pair_options, test_message);
+  om_test_add_pair ("/integration/emote-notice", &pair_options, test_emote_and_notice);
+  om_test_add_pair ("/integration/typing", &pair_options, test_typing);
+  om_test_add_pair ("/integration/receipts", &pair_options, test_receipts);
+  om_test_add_pair ("/integration/presence", &pair_options, test_presence);
+  om_test_add_pair ("/integration/restart-from-store", &pair_options, test_restart_from_store);
 
   return g_test_run ();
 }

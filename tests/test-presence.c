@@ -210,51 +210,13 @@ test_unknown_user (void)
 
 /* Between two sessions */
 
-typedef struct {
-  OmTestHs   *hs;
-  char       *dir;
-  char       *alice_id;
-  char       *bob_id;
-  OmSession  *alice;
-  OmSession  *bob;
-  char       *room_id;
-} Fixture;
+typedef OmTestPair Fixture;
 
-static void
-fixture_setup (Fixture       *f,
-               gconstpointer  data)
-{
-  g_autofree char *alice_dir = NULL;
-  g_autofree char *bob_dir = NULL;
-
-  f->hs = om_test_hs_start (NULL);
-  f->dir = om_test_mkdtemp ();
-  f->alice_id = om_test_hs_create_user (f->hs, "alice", "secret", FALSE);
-  f->bob_id = om_test_hs_create_user (f->hs, "bob", "secret", FALSE);
-  alice_dir = g_build_filename (f->dir, "alice", NULL);
-  bob_dir = g_build_filename (f->dir, "bob", NULL);
-  f->alice = om_test_sign_in (f->hs, alice_dir, "alice", "secret", 1000);
-  f->bob = om_test_sign_in (f->hs, bob_dir, "bob", "secret", 1000);
-
-  /* Presence is shared with people we share a room with. */
-  f->room_id = om_test_shared_room (f->alice, f->bob, "Lobby", NULL);
-}
-
-static void
-fixture_teardown (Fixture       *f,
-                  gconstpointer  data)
-{
-  g_clear_object (&f->alice);
-  g_clear_object (&f->bob);
-  while (g_main_context_iteration (NULL, FALSE))
-    ;
-  om_test_hs_free (f->hs);
-  om_test_rmdir (f->dir);
-  g_free (f->dir);
-  g_free (f->alice_id);
-  g_free (f->bob_id);
-  g_free (f->room_id);
-}
+/* Presence is shared with people we share a room with. */
+static const OmTestPairOptions pair_options = {
+  .room_name = "Lobby",
+  .sync_timeout_ms = 1000,
+};
 
 static void
 set_presence (OmSession       *session,
@@ -541,11 +503,10 @@ main (int    argc,
       g_test_add_data_func (path, &malformed[i], test_malformed);
     }
   g_test_add_func ("/presence/lookup/unknown-user", test_unknown_user);
-  g_test_add ("/presence/sessions/sync-follows-state", Fixture, NULL, fixture_setup, test_sync_follows_state, fixture_teardown);
-  g_test_add ("/presence/sessions/set-reaches-other", Fixture, NULL, fixture_setup, test_set_reaches_other, fixture_teardown);
-  g_test_add ("/presence/sessions/restored-from-store", Fixture, NULL, fixture_setup, test_restored_from_store, fixture_teardown);
-  g_test_add ("/presence/sessions/offline-survives-inflight-sync", Fixture, NULL, fixture_setup,
-              test_offline_survives_inflight_sync, fixture_teardown);
+  om_test_add_pair ("/presence/sessions/sync-follows-state", &pair_options, test_sync_follows_state);
+  om_test_add_pair ("/presence/sessions/set-reaches-other", &pair_options, test_set_reaches_other);
+  om_test_add_pair ("/presence/sessions/restored-from-store", &pair_options, test_restored_from_store);
+  om_test_add_pair ("/presence/sessions/offline-survives-inflight-sync", &pair_options, test_offline_survives_inflight_sync);
 
   return g_test_run ();
 }

@@ -11,49 +11,14 @@
 
 #define WAIT_MS 10000
 
-typedef struct {
-  OmTestHs   *hs;
-  char       *dir;
-  char       *alice_id;
-  char       *bob_id;
-  OmSession  *alice;    /* the reader */
-  OmSession  *bob;      /* the writer */
-  char       *room_id;
-} Fixture;
+typedef OmTestPair Fixture;
 
-static void
-fixture_setup (Fixture       *f,
-               gconstpointer  data)
-{
-  g_autofree char *alice_dir = NULL;
-  g_autofree char *bob_dir = NULL;
-
-  f->hs = om_test_hs_start (NULL);
-  f->dir = om_test_mkdtemp ();
-  f->alice_id = om_test_hs_create_user (f->hs, "alice", "secret", FALSE);
-  f->bob_id = om_test_hs_create_user (f->hs, "bob", "secret", FALSE);
-  alice_dir = g_build_filename (f->dir, "alice", NULL);
-  bob_dir = g_build_filename (f->dir, "bob", NULL);
-  f->alice = om_test_sign_in (f->hs, alice_dir, "alice", "secret", 1000);
-  f->bob = om_test_sign_in (f->hs, bob_dir, "bob", "secret", 1000);
-  f->room_id = om_test_shared_room (f->bob, f->alice, "Reading room", NULL);
-}
-
-static void
-fixture_teardown (Fixture       *f,
-                  gconstpointer  data)
-{
-  g_clear_object (&f->alice);
-  g_clear_object (&f->bob);
-  while (g_main_context_iteration (NULL, FALSE))
-    ;
-  om_test_hs_free (f->hs);
-  om_test_rmdir (f->dir);
-  g_free (f->dir);
-  g_free (f->alice_id);
-  g_free (f->bob_id);
-  g_free (f->room_id);
-}
+/* Alice is the reader, Bob the writer (and the room's owner). */
+static const OmTestPairOptions pair_options = {
+  .room_name = "Reading room",
+  .sync_timeout_ms = 1000,
+  .bob_owns_room = TRUE,
+};
 
 typedef struct {
   OmSession  *session;
@@ -314,11 +279,11 @@ main (int    argc,
 {
   g_test_init (&argc, &argv, NULL);
 
-  g_test_add ("/receipts/coalesce", Fixture, NULL, fixture_setup, test_coalesce, fixture_teardown);
-  g_test_add ("/receipts/nothing-new", Fixture, NULL, fixture_setup, test_nothing_new, fixture_teardown);
-  g_test_add ("/receipts/new-message", Fixture, NULL, fixture_setup, test_new_message, fixture_teardown);
-  g_test_add ("/receipts/fully-read-synced", Fixture, NULL, fixture_setup, test_fully_read_synced, fixture_teardown);
-  g_test_add ("/receipts/retry-after-failure", Fixture, NULL, fixture_setup, test_retry_after_failure, fixture_teardown);
+  om_test_add_pair ("/receipts/coalesce", &pair_options, test_coalesce);
+  om_test_add_pair ("/receipts/nothing-new", &pair_options, test_nothing_new);
+  om_test_add_pair ("/receipts/new-message", &pair_options, test_new_message);
+  om_test_add_pair ("/receipts/fully-read-synced", &pair_options, test_fully_read_synced);
+  om_test_add_pair ("/receipts/retry-after-failure", &pair_options, test_retry_after_failure);
 
   return g_test_run ();
 }

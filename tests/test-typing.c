@@ -9,49 +9,12 @@
 
 #define WAIT_MS 10000
 
-typedef struct {
-  OmTestHs   *hs;
-  char       *dir;
-  char       *alice_id;
-  char       *bob_id;
-  OmSession  *alice;
-  OmSession  *bob;
-  char       *room_id;
-} Fixture;
+typedef OmTestPair Fixture;
 
-static void
-fixture_setup (Fixture       *f,
-               gconstpointer  data)
-{
-  g_autofree char *alice_dir = NULL;
-  g_autofree char *bob_dir = NULL;
-
-  f->hs = om_test_hs_start (NULL);
-  f->dir = om_test_mkdtemp ();
-  f->alice_id = om_test_hs_create_user (f->hs, "alice", "secret", FALSE);
-  f->bob_id = om_test_hs_create_user (f->hs, "bob", "secret", FALSE);
-  alice_dir = g_build_filename (f->dir, "alice", NULL);
-  bob_dir = g_build_filename (f->dir, "bob", NULL);
-  f->alice = om_test_sign_in (f->hs, alice_dir, "alice", "secret", 1000);
-  f->bob = om_test_sign_in (f->hs, bob_dir, "bob", "secret", 1000);
-  f->room_id = om_test_shared_room (f->alice, f->bob, "Typing practice", NULL);
-}
-
-static void
-fixture_teardown (Fixture       *f,
-                  gconstpointer  data)
-{
-  g_clear_object (&f->alice);
-  g_clear_object (&f->bob);
-  while (g_main_context_iteration (NULL, FALSE))
-    ;
-  om_test_hs_free (f->hs);
-  om_test_rmdir (f->dir);
-  g_free (f->dir);
-  g_free (f->alice_id);
-  g_free (f->bob_id);
-  g_free (f->room_id);
-}
+static const OmTestPairOptions pair_options = {
+  .room_name = "Typing practice",
+  .sync_timeout_ms = 1000,
+};
 
 typedef struct {
   OmSession  *session;
@@ -301,10 +264,10 @@ main (int    argc,
 {
   g_test_init (&argc, &argv, NULL);
 
-  g_test_add ("/typing/debounce", Fixture, NULL, fixture_setup, test_debounce, fixture_teardown);
-  g_test_add ("/typing/idle-stop", Fixture, NULL, fixture_setup, test_idle_stop, fixture_teardown);
-  g_test_add ("/typing/false-without-true", Fixture, NULL, fixture_setup, test_false_without_true, fixture_teardown);
-  g_test_add ("/typing/two-rooms", Fixture, NULL, fixture_setup, test_two_rooms, fixture_teardown);
+  om_test_add_pair ("/typing/debounce", &pair_options, test_debounce);
+  om_test_add_pair ("/typing/idle-stop", &pair_options, test_idle_stop);
+  om_test_add_pair ("/typing/false-without-true", &pair_options, test_false_without_true);
+  om_test_add_pair ("/typing/two-rooms", &pair_options, test_two_rooms);
 
   return g_test_run ();
 }

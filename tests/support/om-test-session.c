@@ -111,3 +111,64 @@ om_test_shared_room (OmSession  *owner,
   g_assert_true (om_test_wait_membership (owner, room_id, OM_MEMBERSHIP_JOIN, OM_TEST_WAIT_MS));
   return room_id;
 }
+
+void
+om_test_pair_init (OmTestPair *pair,
+                   const char *password)
+{
+  pair->hs = om_test_hs_start (NULL);
+  pair->dir = om_test_mkdtemp ();
+  pair->alice_id = om_test_hs_create_user (pair->hs, "alice", password, FALSE);
+  pair->bob_id = om_test_hs_create_user (pair->hs, "bob", password, FALSE);
+}
+
+void
+om_test_pair_setup (OmTestPair              *pair,
+                    const OmTestPairOptions *options)
+{
+  g_autofree char *alice_dir = NULL;
+  g_autofree char *bob_dir = NULL;
+  OmSession *owner;
+  OmSession *guest;
+
+  om_test_pair_init (pair, "secret");
+  alice_dir = g_build_filename (pair->dir, "alice", NULL);
+  bob_dir = g_build_filename (pair->dir, "bob", NULL);
+  pair->alice = om_test_sign_in (pair->hs, alice_dir, "alice", "secret", options->sync_timeout_ms);
+  pair->bob = om_test_sign_in (pair->hs, bob_dir, options->bob_full_user_id ? pair->bob_id : "bob",
+                               "secret", options->sync_timeout_ms);
+
+  owner = options->bob_owns_room ? pair->bob : pair->alice;
+  guest = options->bob_owns_room ? pair->alice : pair->bob;
+  pair->room_id = om_test_shared_room (owner, guest, options->room_name, options->room_topic);
+}
+
+void
+om_test_pair_teardown (OmTestPair *pair)
+{
+  g_clear_object (&pair->alice);
+  g_clear_object (&pair->bob);
+  /* Cancelled transfers finish on the loop. */
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  om_test_hs_free (pair->hs);
+  om_test_rmdir (pair->dir);
+  g_free (pair->dir);
+  g_free (pair->alice_id);
+  g_free (pair->bob_id);
+  g_free (pair->room_id);
+}
+
+void
+om_test_pair_fixture_setup (OmTestPair    *pair,
+                            gconstpointer  options)
+{
+  om_test_pair_setup (pair, options);
+}
+
+void
+om_test_pair_fixture_teardown (OmTestPair    *pair,
+                               gconstpointer  data)
+{
+  om_test_pair_teardown (pair);
+}

@@ -54,4 +54,52 @@ char        *om_test_shared_room       (OmSession          *owner,
                                         const char         *name,
                                         const char         *topic);
 
+/* Two people on one test homeserver: the fixture of the two-session tests.
+ * Every member is owned; om_test_pair_teardown() frees them all. */
+typedef struct {
+  OmTestHs   *hs;
+  char       *dir;        /* temporary; sessions live in dir/alice, dir/bob */
+  char       *alice_id;
+  char       *bob_id;
+  OmSession  *alice;
+  OmSession  *bob;
+  char       *room_id;    /* the room the two share, if any */
+} OmTestPair;
+
+/* What differs between the two-session tests. */
+typedef struct {
+  const char *room_name;
+  const char *room_topic;        /* may be NULL */
+  guint       sync_timeout_ms;   /* for both sessions */
+  gboolean    bob_owns_room;     /* Bob creates the room and invites Alice */
+  gboolean    bob_full_user_id;  /* Bob signs in as @bob:server, not "bob" */
+} OmTestPairOptions;
+
+/* Starts a homeserver, makes a temporary directory and creates the users
+ * "alice" and "bob" with @password; signs nobody in. */
+void         om_test_pair_init         (OmTestPair         *pair,
+                                        const char         *password);
+
+/* om_test_pair_init() with password "secret", then signs Alice and Bob in
+ * (Alice first) and puts them in one room as @options say. */
+void         om_test_pair_setup        (OmTestPair         *pair,
+                                        const OmTestPairOptions *options);
+
+/* Frees the sessions, lets cancelled transfers finish on the default main
+ * context, stops the homeserver and removes the directory. */
+void         om_test_pair_teardown     (OmTestPair         *pair);
+
+/* om_test_pair_setup() and om_test_pair_teardown() as GTest fixture
+ * functions: the test data is the const OmTestPairOptions *. */
+void         om_test_pair_fixture_setup    (OmTestPair     *pair,
+                                            gconstpointer   options);
+void         om_test_pair_fixture_teardown (OmTestPair     *pair,
+                                            gconstpointer   data);
+
+/* Adds @test, a void (*) (OmTestPair *, gconstpointer), at @path on a fresh
+ * pair set up as @options (a const OmTestPairOptions *) say. */
+#define om_test_add_pair(path, options, test) \
+  g_test_add ((path), OmTestPair, (options), om_test_pair_fixture_setup, (test), \
+              om_test_pair_fixture_teardown)
+
 G_END_DECLS
