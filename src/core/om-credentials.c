@@ -1,0 +1,2 @@
+/* om-credentials.c — placeholder until the module lands (issue 3) */
+#include <glib.h>

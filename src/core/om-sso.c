@@ -1,0 +1,2 @@
+/* om-sso.c — placeholder until the module lands (issue 3) */
+#include <glib.h>
