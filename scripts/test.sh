@@ -7,6 +7,14 @@ cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh || exit 1
 
+# The tests' OpenID provider (tests/oidc, Node): npm ci from the lockfile when
+# node_modules is missing or the lockfile changed since the last install.
+oidc_sum=$(sha256sum tests/oidc/package-lock.json | cut -d' ' -f1)
+if [ "$(cat tests/oidc/node_modules/.om-lock.sha256 2>/dev/null)" != "$oidc_sum" ]; then
+  npm ci --prefix tests/oidc --no-audit --no-fund || exit 1
+  echo "$oidc_sum" > tests/oidc/node_modules/.om-lock.sha256
+fi
+
 jobs=$(nproc)
 status=0
 

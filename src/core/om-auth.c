@@ -1,6 +1,6 @@
 /* om-auth.c — signing in and out: password login, whoami, logout
  *
- * Every kind of login (password now; m.login.token after SSO and OIDC
+ * Every kind of login (password; m.login.token after SSO, and OIDC
  * later) is one POST /login whose body differs: om_auth_login_async sends a
  * body and om_auth_login_finish decodes the common answer.
  *
@@ -148,7 +148,8 @@ login_cb (GObject      *source,
 }
 
 /* Sends @body (a complete login request, consumed) to POST /login.  The
- * password, if any, is wiped from @body once the request holds its copy. */
+ * password or login token, if any, is wiped from @body once the request
+ * holds its copy (which om-http wipes in turn). */
 static void
 om_auth_login_async (OmHttp              *http,
                      JsonObject          *body,
@@ -168,6 +169,7 @@ om_auth_login_async (OmHttp              *http,
   om_http_request_async (http, "POST", LOGIN_PATH, node, OM_HTTP_NO_AUTH, 0,
                          cancellable, login_cb, g_steal_pointer (&task));
   wipe_member (body, "password");
+  wipe_member (body, "token");
   json_object_unref (body);
 }
 
@@ -197,6 +199,32 @@ om_auth_login_password_async (OmHttp              *http,
   json_object_set_string_member (body, "type", "m.login.password");
   json_object_set_object_member (body, "identifier", identifier);
   json_object_set_string_member (body, "password", password);
+  if (device_id != NULL && device_id[0] != '\0')
+    json_object_set_string_member (body, "device_id", device_id);
+  if (device_display_name != NULL && device_display_name[0] != '\0')
+    json_object_set_string_member (body, "initial_device_display_name", device_display_name);
+
+  om_auth_login_async (http, body, cancellable, callback, user_data);
+}
+
+void
+om_auth_login_token_async (OmHttp              *http,
+                           const char          *login_token,
+                           const char          *device_id,
+                           const char          *device_display_name,
+                           GCancellable        *cancellable,
+                           GAsyncReadyCallback  callback,
+                           gpointer             user_data)
+{
+  JsonObject *body;
+
+  g_return_if_fail (OM_IS_HTTP (http));
+  g_return_if_fail (login_token != NULL && login_token[0] != '\0');
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  body = json_object_new ();
+  json_object_set_string_member (body, "type", "m.login.token");
+  json_object_set_string_member (body, "token", login_token);
   if (device_id != NULL && device_id[0] != '\0')
     json_object_set_string_member (body, "device_id", device_id);
   if (device_display_name != NULL && device_display_name[0] != '\0')

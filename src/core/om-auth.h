@@ -1,4 +1,4 @@
-/* om-auth.h — signing in and out: password login, whoami, logout
+/* om-auth.h — signing in and out: password and token login, whoami, logout
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -36,6 +36,17 @@ void           om_login_result_free            (OmLoginResult        *result);
 void           om_auth_login_password_async    (OmHttp               *http,
                                                 const char           *user,
                                                 const char           *password,
+                                                const char           *device_id,
+                                                const char           *device_display_name,
+                                                GCancellable         *cancellable,
+                                                GAsyncReadyCallback   callback,
+                                                gpointer              user_data);
+/* POST /_matrix/client/v3/login with m.login.token: exchanges the
+ * loginToken an SSO redirect brought back (om-sso).  @login_token is
+ * copied into the request and that copy wiped once sent; it is never
+ * logged.  An expired or spent token gives OM_ERROR_FORBIDDEN. */
+void           om_auth_login_token_async       (OmHttp               *http,
+                                                const char           *login_token,
                                                 const char           *device_id,
                                                 const char           *device_display_name,
                                                 GCancellable         *cancellable,

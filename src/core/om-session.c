@@ -7,6 +7,7 @@
 #include <glib/gstdio.h>
 
 #include "om-auth.h"
+#include "om-credentials.h"
 #include "om-error.h"
 #include "om-http.h"
 #include "om-outbox.h"
@@ -39,6 +40,9 @@ struct _OmSession
   OmPresence     *presence;     /* owned, nullable until signed in */
 
   JsonObject     *direct;       /* owned, nullable: our m.direct account data */
+
+  OmCredentialStore *credentials; /* owned, nullable: where the sign-in is kept */
+  gboolean        store_secrets;
 
   OmSessionState  state;
   gboolean        started;
@@ -128,6 +132,7 @@ om_session_finalize (GObject *object)
   g_free (self->device_id);
   g_free (self->homeserver);
   g_clear_pointer (&self->direct, json_object_unref);
+  g_clear_object (&self->credentials);
 
   G_OBJECT_CLASS (om_session_parent_class)->finalize (object);
 }
@@ -716,6 +721,175 @@ om_session_dup_access_token (OmSession *self)
   return self->http ? om_http_dup_access_token (self->http) : NULL;
 }
 
+/* Saved sign-in: the account's tokens kept between runs (om-credentials) */
+
+void
+om_session_set_store_secrets (OmSession *self,
+                              gboolean   store_secrets)
+{
+  g_return_if_fail (OM_IS_SESSION (self));
+
+  store_secrets = !!store_secrets;
+  if (self->store_secrets == store_secrets)
+    return;
+  self->store_secrets = store_secrets;
+  g_clear_object (&self->credentials);
+}
+
+static OmCredentialStore *
+get_credential_store (OmSession *self)
+{
+  if (self->credentials == NULL)
+    self->credentials = om_credential_store_new (self->data_dir,
+                                                 self->store_secrets ? OM_CREDENTIALS_MODE_KEEP
+                                                                     : OM_CREDENTIALS_MODE_NO_STORE);
+  return self->credentials;
+}
+
+static void
+save_sign_in_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(GError) error = NULL;
+
+  /* Signed in all the same: only the next run will ask again. */
+  if (!om_credential_store_save_finish (OM_CREDENTIAL_STORE (source), result, &error))
+    g_warning ("Could not keep the sign-in for next time: %s", error->message);
+  g_task_return_boolean (task, TRUE);
+}
+
+/* Finishes the sign-in @task once the credentials are kept (or not). */
+static void
+save_sign_in (OmSession           *self,
+              const char          *homeserver,
+              const OmLoginResult *login,
+              GTask               *task)
+{
+  g_autoptr(OmCredentials) credentials = NULL;
+
+  if (!self->store_secrets)
+    {
+      g_task_return_boolean (task, TRUE);
+      g_object_unref (task);
+      return;
+    }
+
+  credentials = om_credentials_new (homeserver, login->user_id, login->device_id, login->access_token);
+  credentials->refresh_token = g_strdup (login->refresh_token);
+  if (login->expires_in_ms >= 0)
+    credentials->expires_at_ms = g_get_real_time () / 1000 + login->expires_in_ms;
+  om_credential_store_save_async (get_credential_store (self), credentials,
+                                  NULL, save_sign_in_cb, task);
+}
+
+static void
+forget_sign_in_cb (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!om_credential_store_clear_finish (OM_CREDENTIAL_STORE (source), result, &error))
+    g_warning ("Signed out, but the saved sign-in could not be removed: %s", error->message);
+  g_task_return_boolean (task, TRUE);
+}
+
+/* Finishes the sign-out @task once the saved credentials are gone; done
+ * even when this run keeps no secrets, so that nothing outlives a logout.
+ * The keyring is not bothered for an account that was never saved. */
+static void
+forget_sign_in (OmSession *self,
+                GTask     *task)
+{
+  g_autofree char *saved = NULL;
+  g_autofree char *fallback = NULL;
+
+  if (self->user_id != NULL)
+    {
+      saved = om_credential_store_find_account (get_credential_store (self), NULL, self->user_id);
+      fallback = om_credential_store_dup_fallback_path (get_credential_store (self), self->user_id);
+    }
+  if (self->user_id == NULL ||
+      (!self->store_secrets && saved == NULL && !g_file_test (fallback, G_FILE_TEST_EXISTS)))
+    {
+      g_task_return_boolean (task, TRUE);
+      g_object_unref (task);
+      return;
+    }
+  om_credential_store_clear_async (get_credential_store (self), self->user_id,
+                                   NULL, forget_sign_in_cb, task);
+}
+
+static void
+restore_saved_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  OmSession *self = g_task_get_source_object (task);
+  g_autoptr(OmCredentials) credentials = NULL;
+  GError *error = NULL;
+
+  credentials = om_credential_store_lookup_finish (OM_CREDENTIAL_STORE (source), result, &error);
+  if (error != NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  if (credentials == NULL)
+    {
+      g_task_return_boolean (task, FALSE);
+      return;
+    }
+  if (!om_session_restore (self, credentials->homeserver, credentials->user_id,
+                           credentials->device_id, credentials->access_token, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  g_task_return_boolean (task, TRUE);
+}
+
+void
+om_session_restore_saved_async (OmSession           *self,
+                                const char          *homeserver,
+                                const char          *user,
+                                GCancellable        *cancellable,
+                                GAsyncReadyCallback  callback,
+                                gpointer             user_data)
+{
+  g_autofree char *user_id = NULL;
+  GTask *task;
+
+  g_return_if_fail (OM_IS_SESSION (self));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, om_session_restore_saved_async);
+
+  if (self->store_secrets)
+    user_id = om_credential_store_find_account (get_credential_store (self), homeserver, user);
+  if (user_id == NULL)
+    {
+      g_task_return_boolean (task, FALSE);
+      g_object_unref (task);
+      return;
+    }
+  om_credential_store_lookup_async (get_credential_store (self), user_id, cancellable,
+                                    restore_saved_cb, task);
+}
+
+gboolean
+om_session_restore_saved_finish (OmSession     *self,
+                                 GAsyncResult  *result,
+                                 GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
 typedef struct {
   OmHttp  *http;        /* owned */
   char    *homeserver;  /* owned */
@@ -763,7 +937,7 @@ login_cb (GObject      *source,
       return;
     }
 
-  g_task_return_boolean (task, TRUE);
+  save_sign_in (self, data->homeserver, login, g_steal_pointer (&task));
 }
 
 void
@@ -1107,7 +1281,7 @@ logout_cb (GObject      *source,
     om_store_set_value (self->store, "device_id", NULL, NULL);
   teardown (self);
   set_state (self, OM_SESSION_STATE_SIGNED_OUT);
-  g_task_return_boolean (task, TRUE);
+  forget_sign_in (self, g_steal_pointer (&task));
 }
 
 void

@@ -80,6 +80,25 @@ gboolean         om_session_restore              (OmSession           *self,
                                                   const char          *device_id,
                                                   const char          *access_token,
                                                   GError             **error);
+/* Whether signing in keeps the account's tokens for the next run (the
+ * keyring, else a file only the user can read): off by default, front ends
+ * turn it on unless told not to (--no-store-secrets).  Logging out removes
+ * what was kept either way. */
+void             om_session_set_store_secrets    (OmSession           *self,
+                                                  gboolean             store_secrets);
+/* Restores the saved account fitting @homeserver and @user (each nullable;
+ * @user a localpart or a user ID; the last account used first) with no
+ * prompt and no request, as om_session_restore does.  Finishes FALSE with
+ * no error when nothing fitting is saved (or secrets are not stored). */
+void             om_session_restore_saved_async  (OmSession           *self,
+                                                  const char          *homeserver,
+                                                  const char          *user,
+                                                  GCancellable        *cancellable,
+                                                  GAsyncReadyCallback  callback,
+                                                  gpointer             user_data);
+gboolean         om_session_restore_saved_finish (OmSession           *self,
+                                                  GAsyncResult        *result,
+                                                  GError             **error);
 /* The token for whoever keeps credentials (owned; never log it). */
 char            *om_session_dup_access_token     (OmSession           *self);
 

@@ -36,6 +36,7 @@ struct _OmSync
   guint         failures;
   guint         timeout_ms;
   guint         generation;     /* tells a stale callback from the current request */
+  gboolean      caught_up;      /* a request of this run has succeeded */
   gboolean      running;
   gboolean      in_flight;
 };
@@ -546,10 +547,17 @@ sync_cb (GObject      *source,
       return;
     }
 
+  self->caught_up = TRUE;
   set_failures (self, 0);
   set_error (self, NULL);
   om_session_sync_state_changed (self->session);
   om_sync_next (self);
+}
+
+static guint
+current_timeout_ms (OmSync *self)
+{
+  return self->since != NULL && self->caught_up ? self->timeout_ms : 0;
 }
 
 static char *
@@ -558,9 +566,10 @@ build_sync_path (OmSync *self)
   GString *path = g_string_new ("/_matrix/client/v3/sync?timeout=");
   const char *set_presence;
 
-  /* The first request of a run returns at once, so the user sees where
-   * things stand before the long-poll starts. */
-  g_string_append_printf (path, "%u", self->since ? self->timeout_ms : 0);
+  /* Until a request of this run has succeeded, ask for an answer at once,
+   * so a restored client is online (and caught up) without waiting out a
+   * long-poll. */
+  g_string_append_printf (path, "%u", current_timeout_ms (self));
 
   if (self->filter_id != NULL)
     {
@@ -589,7 +598,7 @@ start_sync_request (OmSync *self)
   self->cancellable = g_cancellable_new ();
   om_http_request_async (om_session_get_http (self->session), "GET", path, NULL,
                          OM_HTTP_NO_RETRY,
-                         (self->since ? self->timeout_ms : 0) + LONG_POLL_MARGIN_MS,
+                         current_timeout_ms (self) + LONG_POLL_MARGIN_MS,
                          self->cancellable, sync_cb, request_data_new (self));
 }
 
@@ -685,6 +694,7 @@ om_sync_start (OmSync *self)
 
   if (self->running)
     return;
+  self->caught_up = FALSE;
   set_running (self, TRUE);
   om_sync_next (self);
 }

@@ -464,6 +464,22 @@ state_cb (OmSession  *session,
 }
 
 static void
+signed_in (LineClient *client)
+{
+  /* Rooms restored from the store can be shown at once: the first sync
+   * from a stored position may be a long-poll that only ends with news. */
+  if (g_list_model_get_n_items (G_LIST_MODEL (om_session_get_room_list (client->session))) > 0)
+    first_sync_cb (client->session, FALSE, client);
+  else
+    g_signal_connect (client->session, "synced", G_CALLBACK (first_sync_cb), client);
+  g_signal_connect (client->session, "signed-out", G_CALLBACK (signed_out_cb), client);
+  g_signal_connect (client->session, "notify::state", G_CALLBACK (state_cb), client);
+  g_signal_connect (om_session_get_outbox (client->session), "notify::n-pending",
+                    G_CALLBACK (pending_changed_cb), client);
+  om_session_start (client->session);
+}
+
+static void
 login_cb (GObject      *source,
           GAsyncResult *result,
           gpointer      user_data)
@@ -483,12 +499,71 @@ login_cb (GObject      *source,
     }
 
   say ("-- signed in as %s", om_session_get_user_id (client->session));
-  g_signal_connect (client->session, "synced", G_CALLBACK (first_sync_cb), client);
-  g_signal_connect (client->session, "signed-out", G_CALLBACK (signed_out_cb), client);
-  g_signal_connect (client->session, "notify::state", G_CALLBACK (state_cb), client);
-  g_signal_connect (om_session_get_outbox (client->session), "notify::n-pending",
-                    G_CALLBACK (pending_changed_cb), client);
-  om_session_start (client->session);
+  signed_in (client);
+}
+
+static void
+sign_in_with_password (LineClient *client)
+{
+  OmTuiLineOptions *options = client->options;
+
+  if (options->homeserver == NULL || options->user == NULL)
+    {
+      fprintf (stderr, "openmeet-tui: a homeserver and a user are needed "
+                       "(--homeserver URL --user NAME, or OPENMEET_HOMESERVER and OPENMEET_USER)\n");
+      quit (client, 2);
+      return;
+    }
+  if (options->password == NULL && options->ask_password != NULL)
+    options->password = options->ask_password (options->ask_password_data);
+  if (options->password == NULL)
+    {
+      fprintf (stderr, "openmeet-tui: no password given\n");
+      quit (client, 2);
+      return;
+    }
+
+  say ("-- signing in to %s", options->homeserver);
+  om_session_login_password_async (client->session, options->homeserver, options->user,
+                                   options->password, client->cancellable, login_cb, client);
+}
+
+static void
+restore_cb (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  LineClient *client = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (om_session_restore_saved_finish (OM_SESSION (source), result, &error))
+    {
+      say ("-- signed in as %s (saved sign-in)", om_session_get_user_id (client->session));
+      signed_in (client);
+      return;
+    }
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  if (error != NULL)
+    {
+      g_autofree char *clean = om_tui_sanitize (error->message, " ");
+      say ("!! could not use the saved sign-in: %s", clean);
+    }
+  sign_in_with_password (client);
+}
+
+/* From the loop, so that a failure can quit it. */
+static void
+start_cb (gpointer user_data)
+{
+  LineClient *client = user_data;
+  OmTuiLineOptions *options = client->options;
+
+  if (options->store_secrets)
+    om_session_restore_saved_async (client->session, options->homeserver, options->user,
+                                    client->cancellable, restore_cb, client);
+  else
+    sign_in_with_password (client);
 }
 
 static gboolean
@@ -518,9 +593,8 @@ om_tui_line_run (OmTuiLineOptions *options)
   sigint_id = g_unix_signal_add (SIGINT, signal_cb, &client);
   sigterm_id = g_unix_signal_add (SIGTERM, signal_cb, &client);
 
-  say ("-- signing in to %s", options->homeserver);
-  om_session_login_password_async (client.session, options->homeserver, options->user,
-                                   options->password, client.cancellable, login_cb, &client);
+  om_session_set_store_secrets (client.session, options->store_secrets);
+  g_idle_add_once (start_cb, &client);
   g_main_loop_run (client.loop);
 
   g_cancellable_cancel (client.cancellable);

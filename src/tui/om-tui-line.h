@@ -9,16 +9,22 @@
 G_BEGIN_DECLS
 
 typedef struct {
-  char     *homeserver;     /* base URL */
-  char     *user;           /* localpart or MXID */
-  char     *password;       /* owned; wiped after use */
+  char     *homeserver;     /* base URL, nullable: the saved account's */
+  char     *user;           /* localpart or MXID, nullable: the saved account's */
+  char     *password;       /* owned, nullable until needed; wiped after use */
+  /* Reads the password when it is needed and not given (owned result,
+   * NULL when there is none); nullable. */
+  char   *(*ask_password) (gpointer data);
+  gpointer  ask_password_data;
   char     *room;           /* room ID or alias, nullable: the newest room */
   char     *data_dir;       /* nullable: the default */
   guint     history;        /* events printed when a room opens */
+  gboolean  store_secrets;  /* restore a saved sign-in, keep a new one */
 } OmTuiLineOptions;
 
-/* Runs until stdin closes (and the outbox has drained) or /quit.
- * Returns the process exit status. */
+/* Restores the saved sign-in fitting homeserver and user when there is
+ * one, else signs in with the password; then runs until stdin closes (and
+ * the outbox has drained) or /quit.  Returns the process exit status. */
 int     om_tui_line_run    (OmTuiLineOptions *options);
 
 G_END_DECLS

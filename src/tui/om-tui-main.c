@@ -63,6 +63,28 @@ read_password_file (const char  *path,
   return contents;
 }
 
+/* Where the password comes from when one is needed: the file, else
+ * $OPENMEET_PASSWORD, else a prompt. */
+static char *
+ask_password (gpointer data)
+{
+  const char *password_file = data;
+  const char *env_password = g_getenv ("OPENMEET_PASSWORD");
+  g_autoptr(GError) error = NULL;
+  char *password;
+
+  if (password_file != NULL)
+    {
+      password = read_password_file (password_file, &error);
+      if (password == NULL)
+        fprintf (stderr, "openmeet-tui: %s\n", error->message);
+      return password;
+    }
+  if (env_password != NULL)
+    return g_strdup (env_password);
+  return read_password ("Password: ");
+}
+
 int
 main (int    argc,
       char **argv)
@@ -76,9 +98,9 @@ main (int    argc,
   g_autofree char *data_dir = NULL;
   gboolean line = FALSE;
   gboolean version = FALSE;
+  gboolean no_store_secrets = FALSE;
   int history = 20;
   OmTuiLineOptions options = { 0 };
-  const char *env_password;
   int status;
 
   GOptionEntry entries[] = {
@@ -94,6 +116,8 @@ main (int    argc,
       "Where account stores live (default: $XDG_DATA_HOME/openmeet-chat)", "DIR" },
     { "history", 0, 0, G_OPTION_ARG_INT, &history,
       "Events shown when a room opens (default: 20)", "N" },
+    { "no-store-secrets", 0, 0, G_OPTION_ARG_NONE, &no_store_secrets,
+      "Neither use nor keep a saved sign-in: ask for the password every time", NULL },
     { "line", 'l', 0, G_OPTION_ARG_NONE, &line,
       "Line mode: print the timeline as lines, send each line read from stdin", NULL },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
@@ -134,34 +158,25 @@ main (int    argc,
     homeserver = g_strdup (g_getenv ("OPENMEET_HOMESERVER"));
   if (user == NULL)
     user = g_strdup (g_getenv ("OPENMEET_USER"));
-  if (homeserver == NULL || user == NULL)
+  /* Without them, the saved sign-in says who and where. */
+  if (no_store_secrets && (homeserver == NULL || user == NULL))
     {
       fprintf (stderr, "openmeet-tui: a homeserver and a user are needed "
                        "(--homeserver URL --user NAME, or OPENMEET_HOMESERVER and OPENMEET_USER)\n");
       return 2;
     }
 
-  env_password = g_getenv ("OPENMEET_PASSWORD");
-  if (password_file != NULL)
+  /* A password file that cannot be read is an error now, not after a
+   * saved sign-in turned out to be missing. */
+  if (password_file != NULL && !g_file_test (password_file, G_FILE_TEST_IS_REGULAR))
     {
-      options.password = read_password_file (password_file, &error);
-      if (options.password == NULL)
-        {
-          fprintf (stderr, "openmeet-tui: %s\n", error->message);
-          return 2;
-        }
-    }
-  else if (env_password != NULL)
-    options.password = g_strdup (env_password);
-  else
-    options.password = read_password ("Password: ");
-
-  if (options.password == NULL)
-    {
-      fprintf (stderr, "openmeet-tui: no password given\n");
+      fprintf (stderr, "openmeet-tui: cannot read the password file %s\n", password_file);
       return 2;
     }
 
+  options.ask_password = ask_password;
+  options.ask_password_data = password_file;
+  options.store_secrets = !no_store_secrets;
   options.homeserver = homeserver;
   options.user = user;
   options.room = room;
@@ -169,6 +184,8 @@ main (int    argc,
   options.history = (guint) CLAMP (history, 0, 1000);
 
   status = om_tui_line_run (&options);
+  if (options.password != NULL)
+    memset (options.password, 0, strlen (options.password));
   g_free (options.password);
   return status;
 }

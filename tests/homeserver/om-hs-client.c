@@ -80,30 +80,14 @@ add_well_known (OmHs       *hs,
   json_object_set_object_member (obj, "well_known", wk);
 }
 
-static void
-h_login (OmHsRequest *req)
+/* The user a password login names, NULL (after answering) if it fails. */
+static char *
+password_login_user (OmHsRequest *req,
+                     JsonObject  *body)
 {
-  g_autoptr(JsonObject) body = om_hs_request_body (req);
-  g_autoptr(JsonObject) out = NULL;
   g_autofree char *user_id = NULL;
-  g_autofree char *device_id = NULL;
-  g_autofree char *token = NULL;
-  g_autofree char *refresh = NULL;
-  const char *type, *user = NULL;
-  gboolean refreshable;
+  const char *user = NULL;
 
-  if (body == NULL)
-    return;
-  type = om_hs_json_str (body, "type");
-  if (g_strcmp0 (type, "m.login.password") != 0)
-    {
-      g_autofree char *msg = g_strdup_printf ("Unknown login type %s", type ? type : "");
-      if (g_strcmp0 (type, "m.login.token") == 0)
-        om_hs_reply_error (req->msg, 403, "M_FORBIDDEN", "Invalid login token");
-      else
-        om_hs_reply_error (req->msg, 400, "M_UNKNOWN", msg);
-      return;
-    }
   if (json_object_has_member (body, "identifier"))
     {
       JsonObject *ident = json_object_get_object_member (body, "identifier");
@@ -115,14 +99,50 @@ h_login (OmHsRequest *req)
   if (user == NULL)
     {
       om_hs_reply_error (req->msg, 400, "M_INVALID_PARAM", "Missing param: user");
-      return;
+      return NULL;
     }
   user_id = om_hs_user_id (req->hs, user);
   if (!om_hs_user_check_password (req->hs, user_id, om_hs_json_str (body, "password")))
     {
       om_hs_reply_error (req->msg, 403, "M_FORBIDDEN", "Invalid username or password");
+      return NULL;
+    }
+  return g_steal_pointer (&user_id);
+}
+
+static void
+h_login (OmHsRequest *req)
+{
+  g_autoptr(JsonObject) body = om_hs_request_body (req);
+  g_autoptr(JsonObject) out = NULL;
+  g_autofree char *user_id = NULL;
+  g_autofree char *device_id = NULL;
+  g_autofree char *token = NULL;
+  g_autofree char *refresh = NULL;
+  const char *type;
+  gboolean refreshable;
+
+  if (body == NULL)
+    return;
+  type = om_hs_json_str (body, "type");
+  if (g_strcmp0 (type, "m.login.token") == 0)
+    {
+      /* A login token from SSO (om-hs-sso.c): single use, 2 minutes. */
+      user_id = om_hs_login_token_consume (req->hs, om_hs_json_str (body, "token"));
+      if (user_id == NULL)
+        {
+          om_hs_reply_error (req->msg, 403, "M_FORBIDDEN", "Invalid login token");
+          return;
+        }
+    }
+  else if (g_strcmp0 (type, "m.login.password") != 0)
+    {
+      g_autofree char *msg = g_strdup_printf ("Unknown login type %s", type ? type : "");
+      om_hs_reply_error (req->msg, 400, "M_UNKNOWN", msg);
       return;
     }
+  else if ((user_id = password_login_user (req, body)) == NULL)
+    return;
   device_id = g_strdup (om_hs_json_str (body, "device_id"));
   if (device_id == NULL)
     device_id = om_hs_random_string (10, TRUE);
@@ -1189,6 +1209,8 @@ h_devices (OmHsRequest *req)
 static const OmHsRoute routes[] = {
   { "GET",  "login", h_login_flows, FALSE },
   { "POST", "login", h_login, FALSE },
+  { "GET",  "login/sso/redirect", om_hs_handle_sso_redirect, FALSE },
+  { "GET",  "login/sso/redirect/*", om_hs_handle_sso_redirect, FALSE },
   { "POST", "logout", h_logout, TRUE },
   { "POST", "logout/all", h_logout_all, TRUE },
   { "POST", "refresh", h_refresh, FALSE },

@@ -1,6 +1,8 @@
 /* om-hs-main.c — the test homeserver: command line, HTTP server, dispatch
  *
  * om-test-homeserver [--port N] [--data-dir DIR] [--server-name NAME] [--demo]
+ *                    [--oidc-issuer URL --oidc-client-id ID --oidc-client-secret S]
+ *                    [--sso-client-whitelist PREFIX]...
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -342,6 +344,11 @@ process (OmHs              *hs,
     routed = om_hs_route_admin (req, path + strlen ("/_synapse/admin/"), &method_ok);
   else if (g_str_has_prefix (path, "/_matrix/client/v3/"))
     routed = om_hs_route_client (req, path + strlen ("/_matrix/client/v3/"), &method_ok);
+  else if (g_str_equal (path, "/_synapse/client/oidc/callback"))
+    {
+      om_hs_handle_oidc_callback (req);
+      return soup_server_message_get_status (msg) == 0;
+    }
 
   if (routed)
     return soup_server_message_get_status (msg) == 0;
@@ -532,6 +539,10 @@ main (int    argc,
   g_autofree char *db_path = NULL;
   gint port = 0;
   gboolean demo = FALSE;
+  g_autofree char *oidc_issuer = NULL;
+  g_autofree char *oidc_client_id = NULL;
+  g_autofree char *oidc_client_secret = NULL;
+  g_auto(GStrv) sso_whitelist = NULL;
   OmHs hs_storage = { 0 };
   OmHs *hs = &hs_storage;
   GOptionEntry entries[] = {
@@ -539,6 +550,13 @@ main (int    argc,
     { "data-dir", 0, 0, G_OPTION_ARG_FILENAME, &data_dir, "Persist state in DIR/homeserver.db", "DIR" },
     { "server-name", 0, 0, G_OPTION_ARG_STRING, &server_name, "server_name in IDs", "NAME" },
     { "demo", 0, 0, G_OPTION_ARG_NONE, &demo, "Seed a demo tenant and run the concierge bot", NULL },
+    { "oidc-issuer", 0, 0, G_OPTION_ARG_STRING, &oidc_issuer,
+      "SSO through this OpenID provider (idp id oidc-openmeet)", "URL" },
+    { "oidc-client-id", 0, 0, G_OPTION_ARG_STRING, &oidc_client_id, "Our client ID there", "ID" },
+    { "oidc-client-secret", 0, 0, G_OPTION_ARG_STRING, &oidc_client_secret,
+      "Our client secret there", "SECRET" },
+    { "sso-client-whitelist", 0, 0, G_OPTION_ARG_STRING_ARRAY, &sso_whitelist,
+      "redirectUrl prefix that skips the SSO confirmation page (repeatable)", "PREFIX" },
     { NULL, 0, 0, 0, NULL, NULL, NULL },
   };
   guint sigterm, sigint;
@@ -551,6 +569,11 @@ main (int    argc,
       return 2;
     }
   verbose = g_strcmp0 (g_getenv ("OM_HS_VERBOSE"), "1") == 0;
+  if (oidc_issuer && oidc_client_id == NULL)
+    {
+      g_printerr ("om-test-homeserver: --oidc-issuer needs --oidc-client-id\n");
+      return 2;
+    }
 
   hs->typing = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                       (GDestroyNotify) g_hash_table_unref);
@@ -565,6 +588,8 @@ main (int    argc,
   hs->next_fault_id = 1;
   hs->token_lifetime_ms = 300000;
   hs->demo = demo;
+  hs->sso = om_hs_sso_new (oidc_issuer, oidc_client_id, oidc_client_secret,
+                           (const char * const *) sso_whitelist);
 
   hs->server = soup_server_new ("server-header", "om-test-homeserver/" PACKAGE_VERSION_STRING, NULL);
   soup_server_add_handler (hs->server, NULL, server_cb, hs, NULL);
@@ -607,6 +632,7 @@ main (int    argc,
   g_list_free_full (g_steal_pointer (&hs->delayed), (GDestroyNotify) delayed_free);
   om_hs_typing_clear_all (hs);
   soup_server_disconnect (hs->server);
+  g_clear_pointer (&hs->sso, om_hs_sso_free);
   g_clear_object (&hs->server);
   if (hs->notify_idle)
     g_source_remove (hs->notify_idle);

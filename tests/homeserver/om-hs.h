@@ -17,6 +17,7 @@
 G_BEGIN_DECLS
 
 typedef struct _OmHs OmHs;
+typedef struct _OmHsSso OmHsSso;
 
 typedef struct
 {
@@ -96,6 +97,7 @@ struct _OmHs
   GHashTable  *delivered_us;   /* "user_id event_id" -> gint64*: first /sync answer to the user with it */
   GHashTable  *demo_rooms;     /* room_id set the concierge watches */
   GList       *demo_timers;    /* pending concierge replies */
+  OmHsSso     *sso;            /* SSO config, sessions, login tokens (om-hs-sso.c) */
 };
 
 /* om-hs-main.c: replies and helpers */
@@ -473,6 +475,24 @@ void         om_hs_demo_seed         (OmHs              *hs);
 void         om_hs_demo_on_event     (OmHs              *hs,
                                       OmHsEvent         *ev);
 void         om_hs_demo_shutdown     (OmHs              *hs);
+
+/* om-hs-sso.c: SSO through an OpenID provider (Synapse's oidc_providers) */
+/* @issuer NULL: SSO not configured (login tokens still work). */
+OmHsSso     *om_hs_sso_new           (const char        *issuer,
+                                      const char        *client_id,
+                                      const char        *client_secret,
+                                      const char * const *client_whitelist);
+void         om_hs_sso_free          (OmHsSso           *sso);
+gboolean     om_hs_sso_enabled       (OmHs              *hs);
+void         om_hs_handle_sso_redirect (OmHsRequest     *req);
+void         om_hs_handle_oidc_callback (OmHsRequest    *req);
+/* A single-use m.login.token for @user_id, valid 2 minutes (owned). */
+char        *om_hs_login_token_create (OmHs             *hs,
+                                      const char        *user_id);
+/* The user the token logs in (owned), NULL if unknown, used or expired;
+ * the token is spent either way. */
+char        *om_hs_login_token_consume (OmHs            *hs,
+                                      const char        *token);
 
 /* Timings for the delivery benchmark (GET /_test/timings), on the
  * monotonic clock, so a client process on this machine can compare. */

@@ -903,3 +903,192 @@ om_test_rmdir (const char *path)
   g_dir_close (dir);
   g_rmdir (path);
 }
+
+/* The OpenID provider */
+
+#define OIDC_LISTEN_PREFIX "OM_TEST_OIDC_LISTENING "
+
+struct _OmTestOidc
+{
+  GPid   pid;
+  int    stdout_fd;
+  guint  hs_port;        /* reserved for the homeserver */
+  char  *issuer;         /* owned */
+  char  *client_id;      /* owned */
+  char  *client_secret;  /* owned */
+  char  *redirect_uri;   /* owned */
+};
+
+/* A port on 127.0.0.1 free right now (the kernel does not hand it out
+ * again at once). */
+static guint
+reserve_port (void)
+{
+  g_autoptr(GSocket) sock = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                          G_SOCKET_PROTOCOL_TCP, NULL);
+  g_autoptr(GInetAddress) addr = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (addr, 0);
+  g_autoptr(GSocketAddress) local = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (sock == NULL || !g_socket_bind (sock, any, FALSE, &error) ||
+      (local = g_socket_get_local_address (sock, &error)) == NULL)
+    g_error ("cannot reserve a port: %s", error ? error->message : "no socket");
+  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local));
+}
+
+static char *
+read_prefixed_line (int         fd,
+                    const char *prefix,
+                    guint       timeout_s)
+{
+  g_autoptr(GString) line = g_string_new (NULL);
+  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_s * G_USEC_PER_SEC;
+
+  while (TRUE)
+    {
+      struct pollfd pfd = { fd, POLLIN, 0 };
+      gint64 left_ms = (deadline - g_get_monotonic_time ()) / 1000;
+      char c;
+      ssize_t n;
+
+      if (left_ms <= 0)
+        return NULL;
+      if (poll (&pfd, 1, (int) left_ms) <= 0)
+        continue;
+      n = read (fd, &c, 1);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return NULL;
+      if (c != '\n')
+        g_string_append_c (line, c);
+      else if (g_str_has_prefix (line->str, prefix))
+        return g_strdup (line->str + strlen (prefix));
+      else
+        g_string_truncate (line, 0);
+    }
+}
+
+OmTestOidc *
+om_test_oidc_start (void)
+{
+  const char *env_node = g_getenv ("OM_TEST_NODE");
+  const char *env_dir = g_getenv ("OM_TEST_OIDC_DIR");
+  g_autofree char *node = env_node && env_node[0] ? g_strdup (env_node) : g_find_program_in_path ("node");
+  g_autofree char *dir = env_dir && env_dir[0] ? g_strdup (env_dir)
+                                               : g_build_filename (g_getenv ("G_TEST_SRCDIR") ?
+                                                                   g_getenv ("G_TEST_SRCDIR") : ".",
+                                                                   "oidc", NULL);
+  g_autofree char *module = g_build_filename (dir, "node_modules", "oidc-provider", "package.json", NULL);
+  g_autofree char *script = g_build_filename (dir, "provider.mjs", NULL);
+  g_autoptr(GError) error = NULL;
+  OmTestOidc *oidc;
+
+  if (node == NULL)
+    {
+      g_test_skip ("node not found (set OM_TEST_NODE)");
+      return NULL;
+    }
+  if (!g_file_test (module, G_FILE_TEST_EXISTS))
+    {
+      g_test_skip ("tests/oidc/node_modules missing: run `npm ci --prefix tests/oidc`");
+      return NULL;
+    }
+  oidc = g_new0 (OmTestOidc, 1);
+  oidc->stdout_fd = -1;
+  oidc->hs_port = reserve_port ();
+  oidc->client_id = g_strdup ("matrix_synapse");
+  oidc->client_secret = g_strdup_printf ("secret-%08x%08x", g_random_int (), g_random_int ());
+  oidc->redirect_uri = g_strdup_printf ("http://127.0.0.1:%u/_synapse/client/oidc/callback",
+                                        oidc->hs_port);
+  {
+    const char *argv[] = { node, script, "--port", "0", "--client-id", oidc->client_id,
+                           "--client-secret", oidc->client_secret, "--redirect-uri",
+                           oidc->redirect_uri, NULL };
+
+    if (!g_spawn_async_with_pipes (dir, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
+                                   child_setup, NULL, &oidc->pid, NULL, &oidc->stdout_fd, NULL,
+                                   &error))
+      g_error ("cannot start %s: %s", script, error->message);
+  }
+  oidc->issuer = read_prefixed_line (oidc->stdout_fd, OIDC_LISTEN_PREFIX, 30);
+  if (oidc->issuer == NULL)
+    g_error ("the OpenID provider (%s) did not report listening within 30 s", script);
+  return oidc;
+}
+
+void
+om_test_oidc_free (OmTestOidc *oidc)
+{
+  gint64 deadline;
+  int status;
+
+  if (oidc == NULL)
+    return;
+  kill (oidc->pid, SIGTERM);
+  deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  while (waitpid (oidc->pid, &status, WNOHANG) == 0)
+    {
+      if (g_get_monotonic_time () > deadline)
+        {
+          kill (oidc->pid, SIGKILL);
+          waitpid (oidc->pid, &status, 0);
+          break;
+        }
+      g_usleep (5000);
+    }
+  g_spawn_close_pid (oidc->pid);
+  if (oidc->stdout_fd >= 0)
+    close (oidc->stdout_fd);
+  g_free (oidc->issuer);
+  g_free (oidc->client_id);
+  g_free (oidc->client_secret);
+  g_free (oidc->redirect_uri);
+  g_free (oidc);
+}
+
+const char *
+om_test_oidc_get_issuer (OmTestOidc *oidc)
+{
+  return oidc->issuer;
+}
+
+const char *
+om_test_oidc_get_client_id (OmTestOidc *oidc)
+{
+  return oidc->client_id;
+}
+
+const char *
+om_test_oidc_get_client_secret (OmTestOidc *oidc)
+{
+  return oidc->client_secret;
+}
+
+const char *
+om_test_oidc_get_redirect_uri (OmTestOidc *oidc)
+{
+  return oidc->redirect_uri;
+}
+
+OmTestHs *
+om_test_hs_start_with_oidc (OmTestOidc         *oidc,
+                            const char * const *extra_args)
+{
+  g_autoptr(GPtrArray) args = g_ptr_array_new_with_free_func (g_free);
+
+  /* After spawn()'s own --port: the last one wins. */
+  g_ptr_array_add (args, g_strdup ("--port"));
+  g_ptr_array_add (args, g_strdup_printf ("%u", oidc->hs_port));
+  g_ptr_array_add (args, g_strdup ("--oidc-issuer"));
+  g_ptr_array_add (args, g_strdup (oidc->issuer));
+  g_ptr_array_add (args, g_strdup ("--oidc-client-id"));
+  g_ptr_array_add (args, g_strdup (oidc->client_id));
+  g_ptr_array_add (args, g_strdup ("--oidc-client-secret"));
+  g_ptr_array_add (args, g_strdup (oidc->client_secret));
+  for (guint i = 0; extra_args && extra_args[i]; i++)
+    g_ptr_array_add (args, g_strdup (extra_args[i]));
+  g_ptr_array_add (args, NULL);
+  return om_test_hs_start ((const char * const *) args->pdata);
+}

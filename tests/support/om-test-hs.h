@@ -128,4 +128,31 @@ void         om_test_replay_step       (OmTestReplay       *replay,
 char        *om_test_mkdtemp           (void);
 void         om_test_rmdir             (const char         *path);
 
+/* A real OpenID provider, "OpenMeet" (tests/oidc/provider.mjs: the npm
+ * package oidc-provider on Node, users alice/alice-pw, bob/bob-pw,
+ * dave/dave-pw with matrix_handle "dave.doe", erin/erin-pw), with a static
+ * confidential client for one homeserver whose port it reserves, so the
+ * callback URL can be registered before that homeserver starts.  Found
+ * through $OM_TEST_NODE (else node on PATH) and $OM_TEST_OIDC_DIR (else
+ * $G_TEST_SRCDIR/oidc). */
+typedef struct _OmTestOidc OmTestOidc;
+
+/* Starts the provider; NULL after g_test_skip() when node or
+ * tests/oidc/node_modules is missing (run `npm ci --prefix tests/oidc`). */
+OmTestOidc  *om_test_oidc_start        (void);
+void         om_test_oidc_free         (OmTestOidc         *oidc);
+/* "http://127.0.0.1:<port>" */
+const char  *om_test_oidc_get_issuer   (OmTestOidc         *oidc);
+const char  *om_test_oidc_get_client_id (OmTestOidc        *oidc);
+const char  *om_test_oidc_get_client_secret (OmTestOidc    *oidc);
+/* The homeserver's callback URL registered at the provider. */
+const char  *om_test_oidc_get_redirect_uri (OmTestOidc     *oidc);
+
+/* Starts a homeserver with SSO through @oidc (--oidc-issuer, client ID and
+ * secret, on the reserved port), plus @extra_args (e.g.
+ * { "--sso-client-whitelist", "http://127.0.0.1:", NULL }).  One
+ * homeserver per provider. */
+OmTestHs    *om_test_hs_start_with_oidc (OmTestOidc        *oidc,
+                                        const char * const *extra_args);
+
 G_END_DECLS
