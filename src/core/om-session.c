@@ -15,6 +15,7 @@
 #include "om-receipts.h"
 #include "om-room-private.h"
 #include "om-session-private.h"
+#include "om-sso.h"
 #include "om-store.h"
 #include "om-sync.h"
 #include "om-typing.h"
@@ -903,22 +904,22 @@ login_data_free (LoginData *data)
   g_free (data);
 }
 
+/* What every sign-in does with the server's answer: opens the account's
+ * store, wires the account up and keeps the credentials; then finishes
+ * @task (owned).  @login NULL means @error (owned) ends the sign-in. */
 static void
-login_cb (GObject      *source,
-          GAsyncResult *result,
-          gpointer      user_data)
+complete_login (GTask         *task,
+                OmLoginResult *login,
+                GError        *error)
 {
-  g_autoptr(GTask) task = user_data;
   OmSession *self = g_task_get_source_object (task);
   LoginData *data = g_task_get_task_data (task);
-  g_autoptr(OmLoginResult) login = NULL;
   g_autoptr(OmStore) store = NULL;
-  GError *error = NULL;
 
-  login = om_auth_login_finish (result, &error);
   if (login == NULL)
     {
       g_task_return_error (task, error);
+      g_object_unref (task);
       return;
     }
 
@@ -926,6 +927,7 @@ login_cb (GObject      *source,
   if (store == NULL)
     {
       g_task_return_error (task, error);
+      g_object_unref (task);
       return;
     }
 
@@ -934,10 +936,54 @@ login_cb (GObject      *source,
                       login->user_id, login->device_id, &error))
     {
       g_task_return_error (task, error);
+      g_object_unref (task);
       return;
     }
 
-  save_sign_in (self, data->homeserver, login, g_steal_pointer (&task));
+  save_sign_in (self, data->homeserver, login, task);
+}
+
+static void
+login_cb (GObject      *source,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  g_autoptr(OmLoginResult) login = NULL;
+  GError *error = NULL;
+
+  login = om_auth_login_finish (result, &error);
+  complete_login (user_data, login, error);
+}
+
+static void
+sso_login_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  g_autoptr(OmLoginResult) login = NULL;
+  GError *error = NULL;
+
+  login = om_sso_login_finish (result, &error);
+  complete_login (user_data, login, error);
+}
+
+/* A sign-in task for @homeserver with its own client. */
+static GTask *
+new_login_task (OmSession           *self,
+                const char          *homeserver,
+                gpointer             source_tag,
+                GCancellable        *cancellable,
+                GAsyncReadyCallback  callback,
+                gpointer             user_data)
+{
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  LoginData *data = g_new0 (LoginData, 1);
+
+  g_task_set_source_tag (task, source_tag);
+  data->http = om_http_new (homeserver);
+  data->homeserver = g_strdup (homeserver);
+  g_task_set_task_data (task, data, (GDestroyNotify) login_data_free);
+  return task;
 }
 
 void
@@ -958,13 +1004,9 @@ om_session_login_password_async (OmSession           *self,
   g_return_if_fail (user != NULL);
   g_return_if_fail (password != NULL);
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, om_session_login_password_async);
-
-  data = g_new0 (LoginData, 1);
-  data->http = om_http_new (homeserver);
-  data->homeserver = g_strdup (homeserver);
-  g_task_set_task_data (task, data, (GDestroyNotify) login_data_free);
+  task = new_login_task (self, homeserver, om_session_login_password_async,
+                         cancellable, callback, user_data);
+  data = g_task_get_task_data (task);
 
   /* Signing in again as the same user keeps the device (and with it the
    * stored sync position) when we know it. */
@@ -990,6 +1032,68 @@ gboolean
 om_session_login_password_finish (OmSession     *self,
                                   GAsyncResult  *result,
                                   GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+void
+om_session_login_sso_async (OmSession           *self,
+                            const char          *homeserver,
+                            OmSsoListener       *listener,
+                            GCancellable        *cancellable,
+                            GAsyncReadyCallback  callback,
+                            gpointer             user_data)
+{
+  GTask *task;
+  LoginData *data;
+
+  g_return_if_fail (OM_IS_SESSION (self));
+  g_return_if_fail (homeserver != NULL);
+  g_return_if_fail (OM_IS_SSO_LISTENER (listener));
+
+  task = new_login_task (self, homeserver, om_session_login_sso_async,
+                         cancellable, callback, user_data);
+  data = g_task_get_task_data (task);
+  om_sso_login_async (data->http, listener, NULL, DEVICE_DISPLAY_NAME,
+                      cancellable, sso_login_cb, task);
+}
+
+gboolean
+om_session_login_sso_finish (OmSession     *self,
+                             GAsyncResult  *result,
+                             GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+void
+om_session_login_token_async (OmSession           *self,
+                              const char          *homeserver,
+                              const char          *login_token,
+                              GCancellable        *cancellable,
+                              GAsyncReadyCallback  callback,
+                              gpointer             user_data)
+{
+  GTask *task;
+  LoginData *data;
+
+  g_return_if_fail (OM_IS_SESSION (self));
+  g_return_if_fail (homeserver != NULL);
+  g_return_if_fail (login_token != NULL);
+
+  task = new_login_task (self, homeserver, om_session_login_token_async,
+                         cancellable, callback, user_data);
+  data = g_task_get_task_data (task);
+  om_auth_login_token_async (data->http, login_token, NULL, DEVICE_DISPLAY_NAME,
+                             cancellable, login_cb, task);
+}
+
+gboolean
+om_session_login_token_finish (OmSession     *self,
+                               GAsyncResult  *result,
+                               GError       **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
   return g_task_propagate_boolean (G_TASK (result), error);

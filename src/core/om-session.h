@@ -71,6 +71,33 @@ gboolean         om_session_login_password_finish (OmSession          *self,
                                                   GAsyncResult        *result,
                                                   GError             **error);
 
+/* Signs in through SSO: once the browser was sent to the redirect URL
+ * built with @listener's redirect URL (om_sso_build_redirect_url), waits
+ * on @listener for the login token, exchanges it, and goes on as
+ * om_session_login_password_async does.  The listener's errors, or
+ * OM_ERROR_FORBIDDEN for a spent token. */
+void             om_session_login_sso_async      (OmSession           *self,
+                                                  const char          *homeserver,
+                                                  OmSsoListener       *listener,
+                                                  GCancellable        *cancellable,
+                                                  GAsyncReadyCallback  callback,
+                                                  gpointer             user_data);
+gboolean         om_session_login_sso_finish     (OmSession           *self,
+                                                  GAsyncResult        *result,
+                                                  GError             **error);
+/* The same with a login token already in hand, such as the one in a URL
+ * pasted back over SSH (om_sso_parse_pasted_url).  @login_token is not
+ * kept; the caller wipes it. */
+void             om_session_login_token_async    (OmSession           *self,
+                                                  const char          *homeserver,
+                                                  const char          *login_token,
+                                                  GCancellable        *cancellable,
+                                                  GAsyncReadyCallback  callback,
+                                                  gpointer             user_data);
+gboolean         om_session_login_token_finish   (OmSession           *self,
+                                                  GAsyncResult        *result,
+                                                  GError             **error);
+
 /* Restores a signed-in account from its store with a token held elsewhere
  * (the keyring, later): rooms, timelines and the outbox come back without
  * any request; om_session_start resumes from the stored sync token. */

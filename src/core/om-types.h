@@ -16,6 +16,7 @@ typedef struct _OmReceipts   OmReceipts;
 typedef struct _OmRoom       OmRoom;
 typedef struct _OmRoomList   OmRoomList;
 typedef struct _OmSession    OmSession;
+typedef struct _OmSsoListener OmSsoListener;
 typedef struct _OmStore      OmStore;
 typedef struct _OmSync       OmSync;
 typedef struct _OmTimeline   OmTimeline;

@@ -14,11 +14,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "om-discovery.h"
 #include "om-event.h"
+#include "om-http.h"
 #include "om-outbox.h"
 #include "om-room.h"
 #include "om-room-list.h"
 #include "om-session.h"
+#include "om-sso.h"
 #include "om-timeline.h"
 #include "om-tui-line.h"
 #include "om-tui-text.h"
@@ -36,12 +39,18 @@ typedef struct {
   GCancellable     *cancellable;  /* owned */
   char             *last_day;     /* owned: the day of the last printed event */
   GHashTable       *printed;      /* OmEvent* already printed (owned refs, so no address reuse) */
+  OmSsoListener    *sso_listener;     /* owned while an SSO sign-in waits */
+  GCancellable     *sso_cancellable;  /* owned: cancels the loopback wait */
   int               status;
   gboolean          input_done;
+  gboolean          reading;          /* a line read is pending */
+  gboolean          awaiting_paste;   /* lines are pasted SSO URLs */
   guint             drain_id;
 } LineClient;
 
 static void read_next_line (LineClient *client);
+static gboolean handle_pasted_url (LineClient *client,
+                                   char       *line);
 
 static void
 say (const char *format,
@@ -381,6 +390,18 @@ read_line_cb (GObject      *source,
                                                     &length, &error);
   if (error != NULL && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
+  client->reading = FALSE;
+  if (client->awaiting_paste)
+    {
+      /* Until signed in, lines are URLs pasted back; at the end of the
+       * input (or a failed read), the browser may still come back to the
+       * listener. */
+      if (error != NULL)
+        say ("!! could not read that line: %s", error->message);
+      else if (line != NULL && !handle_pasted_url (client, line))
+        read_next_line (client);
+      return;
+    }
   if (error != NULL)
     {
       /* A line that is not UTF-8 is skipped, with a word; any other read
@@ -414,6 +435,7 @@ read_line_cb (GObject      *source,
 static void
 read_next_line (LineClient *client)
 {
+  client->reading = TRUE;
   g_data_input_stream_read_line_async (client->input, G_PRIORITY_DEFAULT,
                                        client->cancellable, read_line_cb, client);
 }
@@ -435,7 +457,9 @@ first_sync_cb (OmSession  *session,
   else
     say ("-- no rooms yet; /join <#alias:server> joins one");
 
-  read_next_line (client);
+  /* Reading may have gone on during an SSO sign-in. */
+  if (!client->reading)
+    read_next_line (client);
 }
 
 static void
@@ -479,18 +503,13 @@ signed_in (LineClient *client)
   om_session_start (client->session);
 }
 
+/* Goes on after any kind of sign-in finished. */
 static void
-login_cb (GObject      *source,
-          GAsyncResult *result,
-          gpointer      user_data)
+login_done (LineClient *client,
+            gboolean    ok,
+            GError     *error)
 {
-  LineClient *client = user_data;
-  g_autoptr(GError) error = NULL;
-
-  /* The password has done its work; do not keep it around. */
-  memset (client->options->password, 0, strlen (client->options->password));
-
-  if (!om_session_login_password_finish (OM_SESSION (source), result, &error))
+  if (!ok)
     {
       g_autofree char *clean = om_tui_sanitize (error->message, " ");
       say ("!! sign-in failed: %s", clean);
@@ -500,6 +519,200 @@ login_cb (GObject      *source,
 
   say ("-- signed in as %s", om_session_get_user_id (client->session));
   signed_in (client);
+}
+
+static void
+login_cb (GObject      *source,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  LineClient *client = user_data;
+  g_autoptr(GError) error = NULL;
+  gboolean ok;
+
+  /* The password has done its work; do not keep it around. */
+  memset (client->options->password, 0, strlen (client->options->password));
+
+  ok = om_session_login_password_finish (OM_SESSION (source), result, &error);
+  login_done (client, ok, error);
+}
+
+static void
+sso_done (LineClient *client)
+{
+  client->awaiting_paste = FALSE;
+  g_clear_object (&client->sso_listener);
+}
+
+static void
+sso_login_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  LineClient *client = user_data;
+  g_autoptr(GError) error = NULL;
+  gboolean ok;
+
+  ok = om_session_login_sso_finish (OM_SESSION (source), result, &error);
+  /* Cancelled: a pasted URL won, or the client is quitting. */
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  sso_done (client);
+  login_done (client, ok, error);
+}
+
+static void
+token_login_cb (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  LineClient *client = user_data;
+  g_autoptr(GError) error = NULL;
+  gboolean ok;
+
+  ok = om_session_login_token_finish (OM_SESSION (source), result, &error);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  login_done (client, ok, error);
+}
+
+/* A line typed while waiting for the browser: the URL it ended on, pasted
+ * over SSH.  TRUE when it carried a login token, which then signs in in
+ * place of the listener. */
+static gboolean
+handle_pasted_url (LineClient *client,
+                   char       *line)
+{
+  g_autoptr(GError) error = NULL;
+  char *token;
+
+  if (g_strstrip (line)[0] == '\0')
+    return FALSE;
+  token = om_sso_parse_pasted_url (line, om_sso_listener_get_state (client->sso_listener), &error);
+  explicit_bzero (line, strlen (line));
+  if (token == NULL)
+    {
+      g_autofree char *clean = om_tui_sanitize (error->message, " ");
+      say ("!! not a sign-in URL: %s; paste the whole URL the browser ended on", clean);
+      return FALSE;
+    }
+
+  g_cancellable_cancel (client->sso_cancellable);
+  sso_done (client);
+  om_session_login_token_async (client->session, client->options->homeserver, token,
+                                client->cancellable, token_login_cb, client);
+  explicit_bzero (token, strlen (token));
+  g_free (token);
+  return TRUE;
+}
+
+/* Prints where to sign in, then waits for the browser on the loopback
+ * listener and for a pasted URL on stdin, whichever comes first. */
+static void
+start_sso (LineClient *client,
+           const char *idp_id)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = NULL;
+
+  client->sso_listener = om_sso_listener_new (&error);
+  if (client->sso_listener == NULL)
+    {
+      g_autofree char *clean = om_tui_sanitize (error->message, " ");
+      say ("!! cannot wait for the browser: %s", clean);
+      quit (client, 1);
+      return;
+    }
+  url = om_sso_build_redirect_url (client->options->homeserver, idp_id,
+                                   om_sso_listener_get_redirect_url (client->sso_listener));
+  say ("-- to sign in, open this URL in a browser:");
+  say ("%s", url);
+  say ("-- waiting for the browser; if it runs on another machine, paste here the URL it ended on");
+
+  client->sso_cancellable = g_cancellable_new ();
+  om_session_login_sso_async (client->session, client->options->homeserver,
+                              client->sso_listener, client->sso_cancellable,
+                              sso_login_cb, client);
+  client->awaiting_paste = TRUE;
+  read_next_line (client);
+}
+
+static void
+login_flows_cb (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  LineClient *client = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(OmLoginFlows) flows = NULL;
+  GPtrArray *idps;
+  const OmIdentityProvider *first;
+
+  flows = om_discovery_get_login_flows_finish (result, &error);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  if (flows == NULL)
+    {
+      g_autofree char *clean = om_tui_sanitize (error->message, " ");
+      say ("!! cannot ask %s how to sign in: %s", client->options->homeserver, clean);
+      quit (client, 1);
+      return;
+    }
+  if (!om_login_flows_has_type (flows, "m.login.sso"))
+    {
+      say ("!! %s does not offer single sign-on", client->options->homeserver);
+      quit (client, 1);
+      return;
+    }
+
+  idps = om_login_flows_get_identity_providers (flows);
+  if (idps->len == 0)
+    {
+      start_sso (client, NULL);
+      return;
+    }
+  first = g_ptr_array_index (idps, 0);
+  if (idps->len > 1)
+    {
+      say ("-- identity providers (choose one with --sso=ID):");
+      for (guint i = 0; i < idps->len; i++)
+        {
+          const OmIdentityProvider *idp = g_ptr_array_index (idps, i);
+          g_autofree char *id = om_tui_sanitize (idp->id, " ");
+          g_autofree char *name = om_tui_sanitize (idp->name, " ");
+
+          say ("   %s  %s", id, name);
+        }
+      {
+        g_autofree char *id = om_tui_sanitize (first->id, " ");
+
+        say ("-- using %s", id);
+      }
+    }
+  start_sso (client, first->id);
+}
+
+static void
+sign_in_with_sso (LineClient *client)
+{
+  OmTuiLineOptions *options = client->options;
+  g_autoptr(OmHttp) http = NULL;
+
+  if (options->homeserver == NULL)
+    {
+      fprintf (stderr, "openmeet-tui: a homeserver is needed "
+                       "(--homeserver URL, or OPENMEET_HOMESERVER)\n");
+      quit (client, 2);
+      return;
+    }
+  say ("-- signing in to %s with single sign-on", options->homeserver);
+  if (options->sso_idp != NULL)
+    {
+      start_sso (client, options->sso_idp);
+      return;
+    }
+  http = om_http_new (options->homeserver);
+  om_discovery_get_login_flows_async (http, client->cancellable, login_flows_cb, client);
 }
 
 static void
@@ -559,7 +772,10 @@ start_cb (gpointer user_data)
   LineClient *client = user_data;
   OmTuiLineOptions *options = client->options;
 
-  if (options->store_secrets)
+  /* Asking for SSO asks for a new sign-in. */
+  if (options->sso)
+    sign_in_with_sso (client);
+  else if (options->store_secrets)
     om_session_restore_saved_async (client->session, options->homeserver, options->user,
                                     client->cancellable, restore_cb, client);
   else
@@ -598,6 +814,8 @@ om_tui_line_run (OmTuiLineOptions *options)
   g_main_loop_run (client.loop);
 
   g_cancellable_cancel (client.cancellable);
+  if (client.sso_cancellable != NULL)
+    g_cancellable_cancel (client.sso_cancellable);
   g_source_remove (sigint_id);
   g_source_remove (sigterm_id);
   g_clear_handle_id (&client.drain_id, g_source_remove);
@@ -616,6 +834,8 @@ om_tui_line_run (OmTuiLineOptions *options)
   g_clear_object (&client.input);
   g_clear_object (&client.session);
   g_clear_object (&client.cancellable);
+  g_clear_object (&client.sso_cancellable);
+  g_clear_object (&client.sso_listener);
   g_clear_pointer (&client.printed, g_hash_table_unref);
   g_free (client.last_day);
   g_main_loop_unref (client.loop);

@@ -20,10 +20,14 @@ typedef struct {
   char     *data_dir;       /* nullable: the default */
   guint     history;        /* events printed when a room opens */
   gboolean  store_secrets;  /* restore a saved sign-in, keep a new one */
+  gboolean  sso;            /* sign in anew through SSO (in a browser) */
+  char     *sso_idp;        /* nullable: the identity provider, else the server's first */
 } OmTuiLineOptions;
 
 /* Restores the saved sign-in fitting homeserver and user when there is
- * one, else signs in with the password; then runs until stdin closes (and
+ * one, else signs in with the password (or with sso, through a browser:
+ * the redirect URL is printed, and the URL the browser ended on may be
+ * pasted back on stdin); then runs until stdin closes (and
  * the outbox has drained) or /quit.  Returns the process exit status. */
 int     om_tui_line_run    (OmTuiLineOptions *options);
 

@@ -85,6 +85,22 @@ ask_password (gpointer data)
   return read_password ("Password: ");
 }
 
+static gboolean sso;
+static char *sso_idp;
+
+/* --sso, or --sso=IDP */
+static gboolean
+sso_option_cb (const char  *option_name,
+               const char  *value,
+               gpointer     data,
+               GError     **error)
+{
+  sso = TRUE;
+  g_free (sso_idp);
+  sso_idp = value != NULL && *value != '\0' ? g_strdup (value) : NULL;
+  return TRUE;
+}
+
 int
 main (int    argc,
       char **argv)
@@ -116,6 +132,9 @@ main (int    argc,
       "Where account stores live (default: $XDG_DATA_HOME/openmeet-chat)", "DIR" },
     { "history", 0, 0, G_OPTION_ARG_INT, &history,
       "Events shown when a room opens (default: 20)", "N" },
+    { "sso", 0, G_OPTION_FLAG_OPTIONAL_ARG, G_OPTION_ARG_CALLBACK, sso_option_cb,
+      "Sign in through single sign-on in a browser, with the identity provider IDP "
+      "(default: the server's first)", "IDP" },
     { "no-store-secrets", 0, 0, G_OPTION_ARG_NONE, &no_store_secrets,
       "Neither use nor keep a saved sign-in: ask for the password every time", NULL },
     { "line", 'l', 0, G_OPTION_ARG_NONE, &line,
@@ -135,7 +154,10 @@ main (int    argc,
     "  /join ROOM        join a room by ID or alias\n"
     "  /me TEXT          send an emote\n"
     "  /notice TEXT      send a notice\n"
-    "  /quit             leave (after unsent messages went out)\n");
+    "  /quit             leave (after unsent messages went out)\n"
+    "\n"
+    "With --sso, open the URL it prints in a browser.  If the browser runs on\n"
+    "another machine, paste back the URL it ended on (an error page is fine).\n");
   if (!g_option_context_parse (context, &argc, &argv, &error))
     {
       fprintf (stderr, "openmeet-tui: %s\nTry --help.\n", error->message);
@@ -159,7 +181,7 @@ main (int    argc,
   if (user == NULL)
     user = g_strdup (g_getenv ("OPENMEET_USER"));
   /* Without them, the saved sign-in says who and where. */
-  if (no_store_secrets && (homeserver == NULL || user == NULL))
+  if (!sso && no_store_secrets && (homeserver == NULL || user == NULL))
     {
       fprintf (stderr, "openmeet-tui: a homeserver and a user are needed "
                        "(--homeserver URL --user NAME, or OPENMEET_HOMESERVER and OPENMEET_USER)\n");
@@ -177,6 +199,8 @@ main (int    argc,
   options.ask_password = ask_password;
   options.ask_password_data = password_file;
   options.store_secrets = !no_store_secrets;
+  options.sso = sso;
+  options.sso_idp = sso_idp;
   options.homeserver = homeserver;
   options.user = user;
   options.room = room;
@@ -187,5 +211,6 @@ main (int    argc,
   if (options.password != NULL)
     memset (options.password, 0, strlen (options.password));
   g_free (options.password);
+  g_free (sso_idp);
   return status;
 }
