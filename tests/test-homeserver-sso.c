@@ -9,6 +9,7 @@
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
+#include "om-test-browser.h"
 #include "om-test-hs.h"
 
 #include <curl/curl.h>
@@ -47,188 +48,6 @@ ensure_servers (void)
   return TRUE;
 }
 
-/* The scripted browser */
-
-typedef struct
-{
-  CURL    *curl;
-  guint    status;
-  char    *location;   /* absolute, or NULL */
-  GString *body;
-  GString *headers;
-  /* what the last sso_walk() went through */
-  gboolean saw_login;
-  gboolean saw_consent;
-  gboolean saw_confirmation;
-  gboolean saw_new_user;
-} Browser;
-
-static gsize
-append_cb (char  *ptr,
-           gsize  size,
-           gsize  nmemb,
-           void  *user_data)
-{
-  g_string_append_len (user_data, ptr, (gssize) (size * nmemb));
-  return size * nmemb;
-}
-
-static Browser *
-browser_new (void)
-{
-  Browser *b = g_new0 (Browser, 1);
-
-  b->curl = curl_easy_init ();
-  b->body = g_string_new (NULL);
-  b->headers = g_string_new (NULL);
-  curl_easy_setopt (b->curl, CURLOPT_COOKIEFILE, "");   /* cookie engine, in memory */
-  curl_easy_setopt (b->curl, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt (b->curl, CURLOPT_NOPROXY, "*");
-  curl_easy_setopt (b->curl, CURLOPT_TIMEOUT, 30L);
-  curl_easy_setopt (b->curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt (b->curl, CURLOPT_WRITEFUNCTION, append_cb);
-  curl_easy_setopt (b->curl, CURLOPT_WRITEDATA, b->body);
-  curl_easy_setopt (b->curl, CURLOPT_HEADERFUNCTION, append_cb);
-  curl_easy_setopt (b->curl, CURLOPT_HEADERDATA, b->headers);
-  curl_easy_setopt (b->curl, CURLOPT_USERAGENT, "om-test-browser/1");
-  return b;
-}
-
-static void
-browser_free (Browser *b)
-{
-  curl_easy_cleanup (b->curl);
-  g_string_free (b->body, TRUE);
-  g_string_free (b->headers, TRUE);
-  g_free (b->location);
-  g_free (b);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (Browser, browser_free)
-
-/* GET @url, or POST @form (urlencoded) to it. */
-static void
-browser_go (Browser    *b,
-            const char *url,
-            const char *form)
-{
-  char *redirect = NULL;
-  long status = 0;
-  CURLcode rc;
-
-  g_string_truncate (b->body, 0);
-  g_string_truncate (b->headers, 0);
-  g_clear_pointer (&b->location, g_free);
-  curl_easy_setopt (b->curl, CURLOPT_URL, url);
-  if (form)
-    {
-      curl_easy_setopt (b->curl, CURLOPT_POSTFIELDS, form);
-      curl_easy_setopt (b->curl, CURLOPT_POSTFIELDSIZE, (long) strlen (form));
-    }
-  else
-    curl_easy_setopt (b->curl, CURLOPT_HTTPGET, 1L);
-  rc = curl_easy_perform (b->curl);
-  g_assert_cmpint (rc, ==, CURLE_OK);
-  curl_easy_getinfo (b->curl, CURLINFO_RESPONSE_CODE, &status);
-  curl_easy_getinfo (b->curl, CURLINFO_REDIRECT_URL, &redirect);
-  b->status = (guint) status;
-  b->location = g_strdup (redirect);
-}
-
-/* The first match of @pattern's group 1 in @text, with &amp; undone. */
-static char *
-match (const char *text,
-       const char *pattern)
-{
-  g_autoptr(GRegex) re = g_regex_new (pattern, 0, 0, NULL);
-  g_autoptr(GMatchInfo) info = NULL;
-  g_autofree char *raw = NULL;
-  g_auto(GStrv) parts = NULL;
-
-  if (!g_regex_match (re, text, 0, &info))
-    return NULL;
-  raw = g_match_info_fetch (info, 1);
-  parts = g_strsplit (raw, "&amp;", -1);
-  return g_strjoinv ("&", parts);
-}
-
-static char *
-resolve (const char *base,
-         const char *ref)
-{
-  return g_uri_resolve_relative (base, ref, G_URI_FLAGS_NONE, NULL);
-}
-
-/* Walks from @url like a browser with a user at it, signing in as @login,
- * until a URL starting with @stop_prefix (not fetched), which it returns. */
-static char *
-browser_walk (Browser    *b,
-              const char *url,
-              const char *login,
-              const char *password,
-              const char *stop_prefix)
-{
-  g_autofree char *current = g_strdup (url);
-
-  b->saw_login = b->saw_consent = b->saw_confirmation = b->saw_new_user = FALSE;
-  for (guint hop = 0; hop < 20; hop++)
-    {
-      g_autofree char *action = NULL;
-      g_autofree char *next = NULL;
-
-      if (g_str_has_prefix (current, stop_prefix))
-        return g_steal_pointer (&current);
-      browser_go (b, current, NULL);
-      if (b->status >= 300 && b->status < 400)
-        {
-          g_assert_nonnull (b->location);
-          g_free (current);
-          current = g_strdup (b->location);
-          continue;
-        }
-      g_assert_cmpuint (b->status, ==, 200);
-      action = match (b->body->str, "<form method=\"post\" action=\"([^\"]+)\"");
-      if (strstr (b->body->str, "name=\"prompt\" value=\"login\""))
-        {
-          g_autofree char *u = g_uri_escape_string (login, NULL, FALSE);
-          g_autofree char *p = g_uri_escape_string (password, NULL, FALSE);
-          g_autofree char *form = g_strdup_printf ("prompt=login&login=%s&password=%s", u, p);
-
-          g_assert_nonnull (action);
-          b->saw_login = TRUE;
-          next = resolve (current, action);
-          browser_go (b, next, form);
-        }
-      else if (strstr (b->body->str, "name=\"prompt\" value=\"consent\""))
-        {
-          g_assert_nonnull (action);
-          b->saw_consent = TRUE;
-          next = resolve (current, action);
-          browser_go (b, next, "prompt=consent");
-        }
-      else if (strstr (b->body->str, "<title>SSO redirect confirmation</title>"))
-        {
-          b->saw_confirmation = TRUE;
-          b->saw_new_user = strstr (b->body->str, "Your account is now ready") != NULL;
-          next = match (b->body->str, "<a href=\"([^\"]+)\" class=\"primary-button\">");
-          g_assert_nonnull (next);
-          g_free (current);
-          current = g_steal_pointer (&next);
-          continue;
-        }
-      else
-        g_error ("unexpected page at %s: %s", current, b->body->str);
-      /* A form submission answers 303 (or the form again on a wrong password). */
-      if (b->status == 401)
-        return NULL;
-      g_assert_cmpuint (b->status, ==, 303);
-      g_assert_nonnull (b->location);
-      g_free (current);
-      current = g_strdup (b->location);
-    }
-  g_error ("too many hops from %s", url);
-  return NULL;
-}
-
 static char *
 sso_start_url (const char *redirect_url)
 {
@@ -240,13 +59,13 @@ sso_start_url (const char *redirect_url)
 
 /* Runs the whole chain and returns the login token from the final URL. */
 static char *
-sso_login (Browser    *b,
-           const char *login,
-           const char *password,
-           const char *redirect_url)
+sso_login (OmTestBrowser *b,
+           const char    *login,
+           const char    *password,
+           const char    *redirect_url)
 {
   g_autofree char *start = sso_start_url (redirect_url);
-  g_autofree char *end = browser_walk (b, start, login, password, redirect_url);
+  g_autofree char *end = om_test_browser_walk (b, start, login, password, redirect_url);
   g_autofree char *prefix = g_strconcat (redirect_url, "?loginToken=", NULL);
   g_autofree char *escaped = NULL;
 
@@ -323,7 +142,7 @@ test_redirect_errors (void)
 static void
 test_redirect_shape (void)
 {
-  g_autoptr(Browser) b = NULL;
+  g_autoptr(OmTestBrowser) b = NULL;
   g_autofree char *start = NULL;
   g_autofree char *auth_prefix = NULL;
   g_autofree char *callback = NULL;
@@ -332,9 +151,9 @@ test_redirect_shape (void)
 
   if (!ensure_servers ())
     return;
-  b = browser_new ();
+  b = om_test_browser_new ();
   start = sso_start_url (CONFIRMED "cb");
-  browser_go (b, start, NULL);
+  om_test_browser_go (b, start, NULL);
   g_assert_cmpuint (b->status, ==, 302);
   auth_prefix = g_strconcat (om_test_oidc_get_issuer (oidc), "/auth?", NULL);
   g_assert_true (g_str_has_prefix (b->location, auth_prefix));
@@ -358,7 +177,7 @@ test_redirect_shape (void)
 static void
 test_login_alice (void)
 {
-  g_autoptr(Browser) b = NULL;
+  g_autoptr(OmTestBrowser) b = NULL;
   g_autofree char *token = NULL;
   g_autofree char *alice = NULL;
   g_autofree char *access = NULL;
@@ -369,7 +188,7 @@ test_login_alice (void)
 
   if (!ensure_servers ())
     return;
-  b = browser_new ();
+  b = om_test_browser_new ();
   token = sso_login (b, "alice", "alice-pw", CONFIRMED "cb");
   g_assert_true (b->saw_login);
   g_assert_true (b->saw_consent);
@@ -397,7 +216,7 @@ test_login_alice (void)
 static void
 test_new_user_dave (void)
 {
-  g_autoptr(Browser) b = NULL;
+  g_autoptr(OmTestBrowser) b = NULL;
   g_autofree char *token = NULL;
   g_autofree char *dave = NULL;
   g_autofree char *profile_path = NULL;
@@ -413,7 +232,7 @@ test_new_user_dave (void)
   before = om_test_hs_request (hs, "GET", profile_path, NULL, NULL, &status);
   g_assert_cmpuint (status, ==, 404);
 
-  b = browser_new ();
+  b = om_test_browser_new ();
   token = sso_login (b, "dave", "dave-pw", WHITELISTED "cb");
   g_assert_true (b->saw_login);
   g_assert_false (b->saw_confirmation);
@@ -434,15 +253,15 @@ test_new_user_dave (void)
 static void
 test_wrong_password (void)
 {
-  g_autoptr(Browser) b = NULL;
+  g_autoptr(OmTestBrowser) b = NULL;
   g_autofree char *start = NULL;
   g_autofree char *end = NULL;
 
   if (!ensure_servers ())
     return;
-  b = browser_new ();
+  b = om_test_browser_new ();
   start = sso_start_url (CONFIRMED "cb");
-  end = browser_walk (b, start, "alice", "not-her-password", CONFIRMED "cb");
+  end = om_test_browser_walk (b, start, "alice", "not-her-password", CONFIRMED "cb");
   g_assert_null (end);
   g_assert_cmpuint (b->status, ==, 401);
   g_assert_nonnull (strstr (b->body->str, "name=\"prompt\" value=\"login\""));
@@ -453,8 +272,8 @@ test_wrong_password (void)
 static void
 test_wrong_state (void)
 {
-  g_autoptr(Browser) b = NULL;
-  g_autoptr(Browser) stranger = NULL;
+  g_autoptr(OmTestBrowser) b = NULL;
+  g_autoptr(OmTestBrowser) stranger = NULL;
   g_autofree char *start = NULL;
   g_autofree char *callback_prefix = NULL;
   g_autofree char *callback = NULL;
@@ -466,34 +285,34 @@ test_wrong_state (void)
 
   if (!ensure_servers ())
     return;
-  b = browser_new ();
+  b = om_test_browser_new ();
   start = sso_start_url (CONFIRMED "cb");
   callback_prefix = g_strconcat (om_test_hs_get_url (hs), "/_synapse/client/oidc/callback?", NULL);
-  callback = browser_walk (b, start, "bob", "bob-pw", callback_prefix);
+  callback = om_test_browser_walk (b, start, "bob", "bob-pw", callback_prefix);
   g_assert_nonnull (callback);
-  state = match (callback, "[?&]state=([^&]+)");
+  state = om_test_browser_match (callback, "[?&]state=([^&]+)");
   g_assert_nonnull (state);
   state_param = g_strconcat ("state=", state, NULL);
   halves = g_strsplit (callback, state_param, 2);
   forged = g_strjoinv ("state=forged0123456789", halves);
 
-  browser_go (b, forged, NULL);
+  om_test_browser_go (b, forged, NULL);
   g_assert_cmpuint (b->status, ==, 400);
   g_assert_nonnull (strstr (b->body->str, "mismatching_session"));
   g_assert_null (b->location);
 
-  stranger = browser_new ();
-  browser_go (stranger, callback, NULL);
+  stranger = om_test_browser_new ();
+  om_test_browser_go (stranger, callback, NULL);
   g_assert_cmpuint (stranger->status, ==, 400);
   g_assert_nonnull (strstr (stranger->body->str, "missing_session"));
 
-  end = browser_walk (b, callback, "bob", "bob-pw", CONFIRMED "cb");
+  end = om_test_browser_walk (b, callback, "bob", "bob-pw", CONFIRMED "cb");
   g_assert_nonnull (end);
   g_assert_true (b->saw_confirmation);
   g_assert_nonnull (strstr (end, "?loginToken="));
 
   /* The code and the session are spent: replaying the callback fails. */
-  browser_go (b, callback, NULL);
+  om_test_browser_go (b, callback, NULL);
   g_assert_cmpuint (b->status, ==, 400);
 }
 

@@ -7,22 +7,10 @@
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
-/* posix_openpt, grantpt, unlockpt, ptsname */
-#define _GNU_SOURCE
-
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/wait.h>
-#include <termios.h>
-#include <unistd.h>
 
-#include <glib-unix.h>
-#include <glib/gstdio.h>
-
+#include "om-test-pty.h"
 #include "om-test-session.h"
 /* For OM_TUI_MAX_COMBINING only. */
 #include "../src/tui/om-tui-text.h"
@@ -39,29 +27,8 @@ typedef struct {
   char     *room_id;
   guint     txn;
 
-  /* The client */
-  GPid      pid;
-  int       master;       /* pty master, -1 when closed */
-  guint     master_id;
-  int       err_fd;       /* read end of the child's stderr, -1 when closed */
-  guint     err_id;
-  GString  *out;          /* everything the client wrote to the terminal */
-  GString  *err;          /* everything it wrote to stderr */
-  gboolean  exited;
-  int       wait_status;
+  OmTestPty *pty;         /* the client */
 } Fixture;
-
-/* Shows what the client printed, escaped, on stderr (which the parent
- * process passes through when a test runs isolated). */
-static void
-dump_client (Fixture    *f,
-             const char *why)
-{
-  g_autofree char *out = g_strescape (f->out->str, "\n");
-  g_autofree char *err = g_strescape (f->err->str, "\n");
-
-  g_printerr ("# %s\n--- terminal output ---\n%s\n--- stderr ---\n%s\n--- end ---\n", why, out, err);
-}
 
 static void
 fixture_setup (Fixture       *f,
@@ -74,10 +41,6 @@ fixture_setup (Fixture       *f,
   g_autoptr(JsonNode) reply = NULL;
   guint status = 0;
 
-  f->master = -1;
-  f->err_fd = -1;
-  f->out = g_string_new (NULL);
-  f->err = g_string_new (NULL);
   f->hs = om_test_hs_start (NULL);
   f->dir = om_test_mkdtemp ();
   f->alice_id = om_test_hs_create_user (f->hs, "alice", PASSWORD, FALSE);
@@ -100,28 +63,10 @@ fixture_setup (Fixture       *f,
 }
 
 static void
-close_client_fds (Fixture *f)
-{
-  g_clear_handle_id (&f->master_id, g_source_remove);
-  g_clear_handle_id (&f->err_id, g_source_remove);
-  if (f->master >= 0)
-    close (f->master);
-  f->master = -1;
-  if (f->err_fd >= 0)
-    close (f->err_fd);
-  f->err_fd = -1;
-}
-
-static void
 fixture_teardown (Fixture       *f,
                   gconstpointer  data)
 {
-  if (f->pid > 0 && !f->exited)
-    {
-      kill (f->pid, SIGKILL);
-      waitpid (f->pid, NULL, 0);
-    }
-  close_client_fds (f);
+  g_clear_pointer (&f->pty, om_test_pty_free);
   while (g_main_context_iteration (NULL, FALSE))
     ;
   om_test_hs_free (f->hs);
@@ -131,59 +76,6 @@ fixture_teardown (Fixture       *f,
   g_free (f->bob_id);
   g_free (f->bob_token);
   g_free (f->room_id);
-  g_string_free (f->out, TRUE);
-  g_string_free (f->err, TRUE);
-}
-
-static gboolean
-read_cb (int          fd,
-         GIOCondition condition,
-         gpointer     user_data)
-{
-  GString *into = user_data;
-  char buffer[4096];
-  ssize_t n;
-
-  n = read (fd, buffer, sizeof buffer);
-  if (n > 0)
-    {
-      g_string_append_len (into, buffer, n);
-      return G_SOURCE_CONTINUE;
-    }
-  if (n < 0 && (errno == EINTR || errno == EAGAIN))
-    return G_SOURCE_CONTINUE;
-  /* EOF, or EIO once the child closed the terminal. */
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-master_cb (int          fd,
-           GIOCondition condition,
-           gpointer     user_data)
-{
-  Fixture *f = user_data;
-
-  if (read_cb (fd, condition, f->out) == G_SOURCE_REMOVE)
-    {
-      f->master_id = 0;
-      return G_SOURCE_REMOVE;
-    }
-  return G_SOURCE_CONTINUE;
-}
-
-static gboolean
-err_cb (int          fd,
-        GIOCondition condition,
-        gpointer     user_data)
-{
-  Fixture *f = user_data;
-
-  if (read_cb (fd, condition, f->err) == G_SOURCE_REMOVE)
-    {
-      f->err_id = 0;
-      return G_SOURCE_REMOVE;
-    }
-  return G_SOURCE_CONTINUE;
 }
 
 /* Starts openmeet-tui --line as Alice with @password. */
@@ -191,176 +83,18 @@ static void
 spawn_client (Fixture    *f,
               const char *password)
 {
-  g_autofree char *binary = NULL;
   g_autofree char *home = g_build_filename (f->dir, "home", NULL);
-  g_auto(GStrv) env = g_get_environ ();
-  g_autoptr(GError) error = NULL;
-  const char *builddir = g_getenv ("G_TEST_BUILDDIR");
-  const char *argv[] = { NULL, "--line", "--homeserver", om_test_hs_get_url (f->hs),
+  const char *args[] = { "--line", "--homeserver", om_test_hs_get_url (f->hs),
                          "--user", "alice", "--room", f->room_id, NULL };
-  struct winsize size = { .ws_row = 24, .ws_col = 80 };
-  char *slave_name;
-  int err_pipe[2];
-  pid_t pid;
 
-  g_assert_nonnull (builddir);
-  binary = g_build_filename (builddir, "..", "src", "tui", "openmeet-tui", NULL);
-  if (!g_file_test (binary, G_FILE_TEST_IS_EXECUTABLE))
-    g_error ("%s is not built", binary);
-  argv[0] = binary;
-
-  g_assert_cmpint (g_mkdir_with_parents (home, 0700), ==, 0);
-  env = g_environ_setenv (env, "OPENMEET_PASSWORD", password, TRUE);
-  env = g_environ_setenv (env, "HOME", home, TRUE);
-  env = g_environ_setenv (env, "XDG_DATA_HOME", home, TRUE);
-  env = g_environ_setenv (env, "XDG_STATE_HOME", home, TRUE);
-  env = g_environ_setenv (env, "XDG_CONFIG_HOME", home, TRUE);
-  env = g_environ_setenv (env, "XDG_CACHE_HOME", home, TRUE);
-  /* Never the developer's own keyring: no bus, so sign-ins go to a file in @home. */
-  env = g_environ_setenv (env, "DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/om-test-bus", TRUE);
-  env = g_environ_setenv (env, "LANG", "C.UTF-8", TRUE);
-  env = g_environ_setenv (env, "LC_ALL", "C.UTF-8", TRUE);
-  env = g_environ_setenv (env, "TERM", "xterm-256color", TRUE);
-  env = g_environ_unsetenv (env, "G_MESSAGES_DEBUG");
-  env = g_environ_unsetenv (env, "OPENMEET_HOMESERVER");
-  env = g_environ_unsetenv (env, "OPENMEET_USER");
-
-  f->master = posix_openpt (O_RDWR | O_NOCTTY | O_CLOEXEC);
-  g_assert_cmpint (f->master, >=, 0);
-  g_assert_cmpint (grantpt (f->master), ==, 0);
-  g_assert_cmpint (unlockpt (f->master), ==, 0);
-  slave_name = g_strdup (ptsname (f->master));
-  g_assert_nonnull (slave_name);
-  ioctl (f->master, TIOCSWINSZ, &size);
-  g_assert_true (g_unix_open_pipe (err_pipe, FD_CLOEXEC, &error));
-  g_assert_no_error (error);
-
-  pid = fork ();
-  g_assert_cmpint (pid, >=, 0);
-  if (pid == 0)
-    {
-      /* Only async-signal-safe calls from here on. */
-      int slave;
-
-      setsid ();
-      slave = open (slave_name, O_RDWR);
-      if (slave < 0)
-        _exit (126);
-      ioctl (slave, TIOCSCTTY, 0);
-      dup2 (slave, STDIN_FILENO);
-      dup2 (slave, STDOUT_FILENO);
-      dup2 (err_pipe[1], STDERR_FILENO);
-      if (slave > STDERR_FILENO)
-        close (slave);
-      execve (argv[0], (char **) argv, env);
-      _exit (127);
-    }
-  g_free (slave_name);
-  close (err_pipe[1]);
-  f->pid = pid;
-  f->err_fd = err_pipe[0];
-  g_unix_set_fd_nonblocking (f->master, TRUE, NULL);
-  g_unix_set_fd_nonblocking (f->err_fd, TRUE, NULL);
-  f->master_id = g_unix_fd_add (f->master, G_IO_IN | G_IO_HUP | G_IO_ERR, master_cb, f);
-  f->err_id = g_unix_fd_add (f->err_fd, G_IO_IN | G_IO_HUP | G_IO_ERR, err_cb, f);
-}
-
-static gboolean
-exited (gpointer data)
-{
-  Fixture *f = data;
-
-  if (!f->exited && waitpid (f->pid, &f->wait_status, WNOHANG) == f->pid)
-    f->exited = TRUE;
-  return f->exited;
-}
-
-/* Waits for the client to exit and returns its exit status (-1 if killed). */
-static int
-wait_exit (Fixture *f,
-           guint    timeout_ms)
-{
-  if (!om_test_wait_until (exited, f, timeout_ms))
-    {
-      dump_client (f, "no exit");
-      g_error ("openmeet-tui did not exit within %u ms", timeout_ms);
-    }
-  /* Collect what was still in flight. */
-  om_test_spin (100);
-  /* A critical is a bug in the client (and fatal under G_DEBUG=fatal-criticals). */
-  if (strstr (f->err->str, "CRITICAL") != NULL)
-    {
-      dump_client (f, "critical");
-      g_assert_null (strstr (f->err->str, "CRITICAL"));
-    }
-  return WIFEXITED (f->wait_status) ? WEXITSTATUS (f->wait_status) : -1;
-}
-
-static void
-type (Fixture    *f,
-      const char *text)
-{
-  gsize len = strlen (text);
-  gsize done = 0;
-
-  while (done < len)
-    {
-      ssize_t n = write (f->master, text + done, len - done);
-
-      if (n < 0 && (errno == EINTR || errno == EAGAIN))
-        {
-          om_test_spin (10);
-          continue;
-        }
-      g_assert_cmpint (n, >, 0);
-      done += (gsize) n;
-    }
-}
-
-typedef struct {
-  Fixture    *f;
-  const char *needle;
-} OutputWait;
-
-static gboolean
-output_has (gpointer data)
-{
-  OutputWait *w = data;
-
-  return strstr (w->f->out->str, w->needle) != NULL;
-}
-
-static void
-wait_output (Fixture    *f,
-             const char *needle)
-{
-  OutputWait wait = { f, needle };
-
-  if (!om_test_wait_until (output_has, &wait, WAIT_MS))
-    {
-      dump_client (f, "missing output");
-      g_error ("\"%s\" never appeared on the terminal", needle);
-    }
-}
-
-/* The line of the output holding @needle (owned), without its line end. */
-static char *
-line_with (Fixture    *f,
-           const char *needle)
-{
-  g_auto(GStrv) lines = g_strsplit (f->out->str, "\n", -1);
-
-  for (guint i = 0; lines[i] != NULL; i++)
-    if (strstr (lines[i], needle) != NULL)
-      return g_strdup (g_strchomp (lines[i]));
-  return NULL;
+  f->pty = om_test_pty_spawn (args, home, password);
 }
 
 /* Waits until the client signed in and opened the room. */
 static void
 wait_room_open (Fixture *f)
 {
-  wait_output (f, "== Terminal talk");
+  om_test_pty_wait_output (f->pty, "== Terminal talk", WAIT_MS);
 }
 
 static void
@@ -451,7 +185,7 @@ bob_sees_or_exited (gpointer data)
 
   /* Polls the server at most every 100 ms. */
   om_test_spin (100);
-  return bob_sees (data) || exited (w->f);
+  return bob_sees (data) || om_test_pty_exited (w->f->pty);
 }
 
 /* Waits until Bob can read @body from Alice; fails at once if the client died. */
@@ -463,15 +197,15 @@ wait_sent (Fixture    *f,
 
   if (!om_test_wait_until (bob_sees_or_exited, &wait, WAIT_MS))
     {
-      dump_client (f, "not sent");
+      om_test_pty_dump (f->pty, "not sent");
       g_error ("\"%s\" never reached the server", body);
     }
   if (!bob_sees (&wait))
     {
       om_test_spin (100);
-      dump_client (f, "exited early");
+      om_test_pty_dump (f->pty, "exited early");
       g_error ("openmeet-tui exited (wait status 0x%x) before \"%s\" reached the server",
-               f->wait_status, body);
+               f->pty->wait_status, body);
     }
 }
 
@@ -486,15 +220,15 @@ test_receive (Fixture       *f,
   wait_room_open (f);
 
   bob_says (f, "Hello Alice, are you there?");
-  wait_output (f, "Hello Alice, are you there?");
-  line = line_with (f, "Hello Alice, are you there?");
+  om_test_pty_wait_output (f->pty, "Hello Alice, are you there?", WAIT_MS);
+  line = om_test_pty_line_with (f->pty, "Hello Alice, are you there?");
   g_assert_nonnull (strstr (line, "<bob"));
   expected = g_strdup ("> Hello Alice, are you there?");
   g_assert_true (g_str_has_suffix (line, expected));
   g_assert_true (strstr (line, "<bob") < strstr (line, expected));
 
-  type (f, "/quit\n");
-  g_assert_cmpint (wait_exit (f, WAIT_MS), ==, 0);
+  om_test_pty_type (f->pty, "/quit\n");
+  g_assert_cmpint (om_test_pty_wait_exit (f->pty, WAIT_MS), ==, 0);
 }
 
 static void
@@ -504,15 +238,15 @@ test_send (Fixture       *f,
   spawn_client (f, PASSWORD);
   wait_room_open (f);
 
-  type (f, "Hi Bob, typed in a terminal\n");
+  om_test_pty_type (f->pty, "Hi Bob, typed in a terminal\n");
   wait_sent (f, "Hi Bob, typed in a terminal");
 
   /* A leading "//" sends a literal "/". */
-  type (f, "//not a command\n");
+  om_test_pty_type (f->pty, "//not a command\n");
   wait_sent (f, "/not a command");
 
-  type (f, "/quit\n");
-  g_assert_cmpint (wait_exit (f, WAIT_MS), ==, 0);
+  om_test_pty_type (f->pty, "/quit\n");
+  g_assert_cmpint (om_test_pty_wait_exit (f->pty, WAIT_MS), ==, 0);
 
   /* Sent once each, in order. */
   {
@@ -590,12 +324,12 @@ test_hostile_body (Fixture       *f,
   g_assert_true (g_utf8_validate (body->str, body->len, NULL));
   bob_says (f, body->str);
 
-  wait_output (f, "end-of-hostile");
+  om_test_pty_wait_output (f->pty, "end-of-hostile", WAIT_MS);
   /* And something after it, so the whole line is surely out. */
   bob_says (f, "all clear");
-  wait_output (f, "all clear");
+  om_test_pty_wait_output (f->pty, "all clear", WAIT_MS);
 
-  line = line_with (f, "end-of-hostile");
+  line = om_test_pty_line_with (f->pty, "end-of-hostile");
   g_assert_nonnull (strstr (line, "<bob"));
   /* The harmless text survives. */
   g_assert_nonnull (strstr (line, "start"));
@@ -615,19 +349,19 @@ test_hostile_body (Fixture       *f,
     put_json (f, topic, "{\"topic\":\"\\u001b]0;topic-pwned\\u0007 calm topic\\u009b2J\"}");
   }
   bob_says (f, "after the rename");
-  wait_output (f, "after the rename");
-  wait_output (f, "calm topic");
+  om_test_pty_wait_output (f->pty, "after the rename", WAIT_MS);
+  om_test_pty_wait_output (f->pty, "calm topic", WAIT_MS);
   g_free (line);
-  line = line_with (f, "after the rename");
+  line = om_test_pty_line_with (f->pty, "after the rename");
   g_assert_nonnull (strstr (line, "evil"));
   g_assert_nonnull (strstr (line, " bob"));
 
-  assert_terminal_safe ("terminal output", f->out);
+  assert_terminal_safe ("terminal output", f->pty->out);
 
-  type (f, "/quit\n");
-  g_assert_cmpint (wait_exit (f, WAIT_MS), ==, 0);
-  assert_terminal_safe ("terminal output", f->out);
-  assert_terminal_safe ("stderr", f->err);
+  om_test_pty_type (f->pty, "/quit\n");
+  g_assert_cmpint (om_test_pty_wait_exit (f->pty, WAIT_MS), ==, 0);
+  assert_terminal_safe ("terminal output", f->pty->out);
+  assert_terminal_safe ("stderr", f->pty->err);
 }
 
 static void
@@ -639,11 +373,11 @@ test_quit (Fixture       *f,
   spawn_client (f, PASSWORD);
   wait_room_open (f);
   started = g_get_monotonic_time ();
-  type (f, "/quit\n");
-  g_assert_cmpint (wait_exit (f, WAIT_MS), ==, 0);
+  om_test_pty_type (f->pty, "/quit\n");
+  g_assert_cmpint (om_test_pty_wait_exit (f->pty, WAIT_MS), ==, 0);
   /* Promptly: nothing was queued. */
   g_assert_cmpint (g_get_monotonic_time () - started, <, 5 * G_USEC_PER_SEC);
-  g_assert_null (strstr (f->out->str, "sign-in failed"));
+  g_assert_null (strstr (f->pty->out->str, "sign-in failed"));
 }
 
 static void
@@ -653,16 +387,16 @@ test_wrong_password (Fixture       *f,
   int status;
 
   spawn_client (f, "not-alices-password");
-  status = wait_exit (f, WAIT_MS);
-  if (status == 0 || strstr (f->out->str, "sign-in failed") == NULL)
-    dump_client (f, "wrong password");
+  status = om_test_pty_wait_exit (f->pty, WAIT_MS);
+  if (status == 0 || strstr (f->pty->out->str, "sign-in failed") == NULL)
+    om_test_pty_dump (f->pty, "wrong password");
   g_assert_cmpint (status, !=, 0);
-  g_assert_true (WIFEXITED (f->wait_status));
-  g_assert_nonnull (strstr (f->out->str, "sign-in failed"));
+  g_assert_true (WIFEXITED (f->pty->wait_status));
+  g_assert_nonnull (strstr (f->pty->out->str, "sign-in failed"));
   /* Neither password is echoed back. */
-  g_assert_null (strstr (f->out->str, "not-alices-password"));
-  g_assert_null (strstr (f->err->str, "not-alices-password"));
-  g_assert_null (strstr (f->out->str, "== Terminal talk"));
+  g_assert_null (strstr (f->pty->out->str, "not-alices-password"));
+  g_assert_null (strstr (f->pty->err->str, "not-alices-password"));
+  g_assert_null (strstr (f->pty->out->str, "== Terminal talk"));
 }
 
 static void
@@ -679,16 +413,16 @@ test_eof_drains (Fixture       *f,
    * queued and are retried.  Quitting before they went out would lose them. */
   om_test_hs_add_fault (f->hs, "{\"path\":\"/send/\",\"method\":\"PUT\",\"action\":\"error\","
                                "\"status\":503,\"count\":2}");
-  type (f, "first queued line\nsecond queued line\n");
+  om_test_pty_type (f->pty, "first queued line\nsecond queued line\n");
   om_test_spin (200);
   /* Ctrl-D at the start of a line: end of input. */
-  type (f, "\x04");
+  om_test_pty_type (f->pty, "\x04");
 
-  status = wait_exit (f, 30000);
-  if (status != 0 || strstr (f->out->str, "still queued") != NULL)
-    dump_client (f, "drain");
+  status = om_test_pty_wait_exit (f->pty, 30000);
+  if (status != 0 || strstr (f->pty->out->str, "still queued") != NULL)
+    om_test_pty_dump (f->pty, "drain");
   g_assert_cmpint (status, ==, 0);
-  g_assert_null (strstr (f->out->str, "still queued"));
+  g_assert_null (strstr (f->pty->out->str, "still queued"));
 
   bodies = alice_bodies (f);
   g_assert_cmpuint (bodies->len, ==, 2);
@@ -713,23 +447,23 @@ test_membership_lines (Fixture       *f,
   wait_room_open (f);
 
   /* From history: Bob invited Alice.  The line is about Alice, not Bob. */
-  wait_output (f, "invite");
+  om_test_pty_wait_output (f->pty, "invite", WAIT_MS);
   om_test_spin (100);
-  alice_line = line_with (f, "invite");
+  alice_line = om_test_pty_line_with (f->pty, "invite");
   g_assert_nonnull (alice_line);
   if (strstr (alice_line, "alice") == NULL)
-    dump_client (f, "invite line");
+    om_test_pty_dump (f->pty, "invite line");
   g_assert_nonnull (strstr (alice_line, "alice"));
 
   /* Live: Bob invites Carol. */
   reply = om_test_hs_request (f->hs, "POST", path, f->bob_token, body, &status);
   g_assert_cmpuint (status, ==, 200);
-  wait_output (f, "carol");
-  carol_line = line_with (f, "carol");
+  om_test_pty_wait_output (f->pty, "carol", WAIT_MS);
+  carol_line = om_test_pty_line_with (f->pty, "carol");
   g_assert_nonnull (strstr (carol_line, "invite"));
 
-  type (f, "/quit\n");
-  g_assert_cmpint (wait_exit (f, WAIT_MS), ==, 0);
+  om_test_pty_type (f->pty, "/quit\n");
+  g_assert_cmpint (om_test_pty_wait_exit (f->pty, WAIT_MS), ==, 0);
 }
 
 static void
@@ -741,12 +475,12 @@ test_invalid_utf8_line (Fixture       *f,
 
   /* A line that is not UTF-8 (a Latin-1 terminal) is refused, and the
    * client carries on with the next one. */
-  type (f, "caf\xe9 au lait\n");
-  type (f, "plain ascii after it\n");
+  om_test_pty_type (f->pty, "caf\xe9 au lait\n");
+  om_test_pty_type (f->pty, "plain ascii after it\n");
   wait_sent (f, "plain ascii after it");
 
-  type (f, "/quit\n");
-  g_assert_cmpint (wait_exit (f, WAIT_MS), ==, 0);
+  om_test_pty_type (f->pty, "/quit\n");
+  g_assert_cmpint (om_test_pty_wait_exit (f->pty, WAIT_MS), ==, 0);
   {
     g_autoptr(GPtrArray) bodies = alice_bodies (f);
 
