@@ -15,6 +15,7 @@
 #include <libsecret/secret.h>
 
 #include "om-credentials.h"
+#include "om-sync.h"
 #include "om-test-session.h"
 
 #define PASSWORD     "keyring-test-pw"
@@ -577,6 +578,58 @@ test_session_restore (Fixture       *f,
   assert_not_logged (token);
 }
 
+static void
+record_signed_out (OmSession    *session,
+                   const GError *error,
+                   gboolean     *signed_out)
+{
+  *signed_out = TRUE;
+}
+
+static gboolean
+flag_set (gpointer data)
+{
+  return *(gboolean *) data;
+}
+
+/* A token the server rejects is not kept for the next start. */
+static void
+test_rejected_token_forgotten (Fixture       *f,
+                               gconstpointer  data)
+{
+  g_autoptr(OmSession) session = om_session_new (f->dir);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *body = NULL;
+  gboolean signed_out = FALSE;
+  Wait w = { 0 };
+
+  om_session_set_store_secrets (session, TRUE);
+  om_session_login_password_async (session, om_test_hs_get_url (f->hs), "alice", PASSWORD,
+                                   NULL, om_test_store_result, &w.result);
+  g_assert_true (om_session_login_password_finish (session, wait_result (&w), &error));
+  g_assert_no_error (error);
+  g_clear_object (&w.result);
+  om_sync_set_timeout_ms (om_session_get_sync (session), 1000);
+  g_signal_connect (session, "signed-out", G_CALLBACK (record_signed_out), &signed_out);
+  om_session_start (session);
+
+  body = g_strdup_printf ("{\"user_id\":\"%s\"}", f->alice_id);
+  json_node_unref (om_test_hs_request (f->hs, "POST", "/_test/expire_token", NULL, body, NULL));
+  allow_warnings = TRUE;   /* "The server ended this session" */
+  g_assert_true (om_test_wait_until (flag_set, &signed_out, OM_TEST_WAIT_MS));
+  g_assert_nonnull (strstr (logged->str, "The server ended this session"));
+  g_assert_cmpint (om_session_get_state (session), ==, OM_SESSION_STATE_SIGNED_OUT);
+  /* Let the keyring removal finish. */
+  om_test_spin (500);
+  g_clear_object (&session);
+
+  allow_warnings = FALSE;
+
+  session = om_session_new (f->dir);
+  om_session_set_store_secrets (session, TRUE);
+  g_assert_false (restore_saved (session));
+}
+
 /* openmeet-tui --line, once with a password and once with none. */
 static char *
 run_tui (Fixture     *f,
@@ -713,6 +766,8 @@ main (int    argc,
       g_test_add_func ("/credentials/fallback/keyring-hangs", test_keyring_hangs);
       g_test_add ("/credentials/session/restore", Fixture, NULL, fixture_setup, test_session_restore,
                   fixture_teardown);
+      g_test_add ("/credentials/session/rejected-token-forgotten", Fixture, NULL, fixture_setup,
+                  test_rejected_token_forgotten, fixture_teardown);
       g_test_add ("/credentials/tui/twice", Fixture, NULL, fixture_setup, test_tui_twice, fixture_teardown);
     }
 

@@ -563,6 +563,9 @@ sync_synced_cb (OmSync    *sync,
   g_signal_emit (self, signals[SYNCED], 0, initial);
 }
 
+static void forget_sign_in (OmSession *self,
+                            GTask     *task);
+
 static void
 sync_token_rejected_cb (OmSync       *sync,
                         const GError *error,
@@ -572,6 +575,10 @@ sync_token_rejected_cb (OmSync       *sync,
   if (self->outbox != NULL)
     om_outbox_stop (self->outbox);
   self->started = FALSE;
+  /* The saved token is dead: the next start must ask to sign in again
+   * instead of failing the same way.  After a soft logout the store (and
+   * with it the device) stays for that next sign-in. */
+  forget_sign_in (self, g_task_new (self, NULL, NULL, NULL));
   set_state (self, OM_SESSION_STATE_SIGNED_OUT);
   g_signal_emit (self, signals[SIGNED_OUT], 0, error);
 }
