@@ -422,6 +422,33 @@ test_idle_wakeups (void)
   live_teardown (&l);
 }
 
+/* A restarted run answers at once, not after a 30 s long-poll: the first
+ * request of each run asks for timeout=0 even with a stored token. */
+static void
+test_resume_is_quick (void)
+{
+  Live l = { 0 };
+  gpointer online[2];
+  gint64 start;
+
+  live_setup (&l);
+  om_sync_set_timeout_ms (om_session_get_sync (l.session), OM_SYNC_TIMEOUT_MS);
+  online[0] = l.session;
+  online[1] = GINT_TO_POINTER (OM_SESSION_STATE_ONLINE);
+  om_session_start (l.session);
+  g_assert_true (om_test_wait_until (state_is, online, 10000));
+  om_session_stop (l.session);
+  g_assert_nonnull (om_sync_get_since (om_session_get_sync (l.session)));
+
+  start = g_get_monotonic_time ();
+  om_session_start (l.session);
+  g_assert_true (om_test_wait_until (state_is, online, 10000));
+  g_test_message ("online again after %.0f ms", (g_get_monotonic_time () - start) / 1e3);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 3 * G_USEC_PER_SEC);
+
+  live_teardown (&l);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -439,6 +466,7 @@ main (int    argc,
   g_test_add_func ("/sync/token-rejected", test_token_rejected);
   g_test_add_func ("/sync/forgotten-since-token", test_forgotten_since_token);
   g_test_add_func ("/sync/idle-wakeups", test_idle_wakeups);
+  g_test_add_func ("/sync/resume-is-quick", test_resume_is_quick);
 
   return g_test_run ();
 }
