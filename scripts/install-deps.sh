@@ -8,11 +8,14 @@ packages=(
   build-essential meson ninja-build pkg-config gettext
   libglib2.0-dev libjson-glib-dev libcurl4-openssl-dev libsqlite3-dev
   libolm-dev libsecret-1-dev libncurses-dev libgtk-4-dev libadwaita-1-dev
+  libqrencode-dev
   # the test homeserver
   libsoup-3.0-dev
   # tests: terminal, display, keyring, sanitizers, fuzzing
   tmux xvfb xauth dbus dbus-x11 gnome-keyring libsecret-tools
   clang libclang-rt-14-dev python3
+  # tests: a QR decoder to read back the terminal QR codes
+  zbar-tools
   # packaging validators
   desktop-file-utils appstream
 )

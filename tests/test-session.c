@@ -877,10 +877,18 @@ error_set (gpointer data)
   return *(GError **) data != NULL;
 }
 
+static gboolean
+sync_gone (gpointer data)
+{
+  return om_session_get_sync (data) == NULL;
+}
+
 static void
 test_signed_out_by_server (Fixture       *f,
                            gconstpointer  data)
 {
+  g_autofree char *store_path = NULL;
+  g_autofree char *escaped_id = NULL;
   g_autoptr(GError) signed_out = NULL;
   g_autoptr(JsonNode) reply = NULL;
   g_autofree char *token = NULL;
@@ -906,7 +914,13 @@ test_signed_out_by_server (Fixture       *f,
   g_assert_error (signed_out, OM_ERROR, OM_ERROR_UNKNOWN_TOKEN);
   g_assert_false (om_error_is_soft_logout (signed_out));
   g_assert_cmpint (om_session_get_state (f->alice), ==, OM_SESSION_STATE_SIGNED_OUT);
-  g_assert_false (om_sync_get_running (om_session_get_sync (f->alice)));
+
+  /* A hard logout ends the device: what was kept for it goes too. */
+  g_assert_true (om_test_wait_until (sync_gone, f->alice, WAIT_MS));
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (om_session_get_room_list (f->alice))), ==, 0);
+  store_path = g_build_filename (om_session_get_data_dir (f->alice), escaped_id = g_uri_escape_string (f->alice_id, NULL, FALSE),
+                                 "store.db", NULL);
+  g_assert_false (g_file_test (store_path, G_FILE_TEST_EXISTS));
 }
 
 static void

@@ -75,6 +75,12 @@ om_credentials_copy (const OmCredentials *credentials)
                              credentials->device_id, credentials->access_token);
   copy->refresh_token = g_strdup (credentials->refresh_token);
   copy->expires_at_ms = credentials->expires_at_ms;
+  copy->oauth_issuer = g_strdup (credentials->oauth_issuer);
+  copy->oauth_client_id = g_strdup (credentials->oauth_client_id);
+  copy->oauth_token_endpoint = g_strdup (credentials->oauth_token_endpoint);
+  copy->oauth_revocation_endpoint = g_strdup (credentials->oauth_revocation_endpoint);
+  copy->account_management_uri = g_strdup (credentials->account_management_uri);
+  copy->store_key = g_strdup (credentials->store_key);
   return copy;
 }
 
@@ -89,7 +95,24 @@ om_credentials_free (OmCredentials *credentials)
   g_free (credentials->device_id);
   free_secret (credentials->access_token);
   free_secret (credentials->refresh_token);
+  g_free (credentials->oauth_issuer);
+  g_free (credentials->oauth_client_id);
+  g_free (credentials->oauth_token_endpoint);
+  g_free (credentials->oauth_revocation_endpoint);
+  g_free (credentials->account_management_uri);
+  free_secret (credentials->store_key);
   g_free (credentials);
+}
+
+static void
+add_optional (JsonBuilder *builder,
+              const char  *name,
+              const char  *value)
+{
+  if (value == NULL)
+    return;
+  json_builder_set_member_name (builder, name);
+  json_builder_add_string_value (builder, value);
 }
 
 /* The secret: a JSON object (owned, wipe it with free_secret). */
@@ -119,6 +142,12 @@ credentials_to_json (const OmCredentials *credentials)
     json_builder_add_int_value (builder, credentials->expires_at_ms);
   else
     json_builder_add_null_value (builder);
+  add_optional (builder, "oauth_issuer", credentials->oauth_issuer);
+  add_optional (builder, "oauth_client_id", credentials->oauth_client_id);
+  add_optional (builder, "oauth_token_endpoint", credentials->oauth_token_endpoint);
+  add_optional (builder, "oauth_revocation_endpoint", credentials->oauth_revocation_endpoint);
+  add_optional (builder, "account_management_uri", credentials->account_management_uri);
+  add_optional (builder, "store_key", credentials->store_key);
   json_builder_end_object (builder);
 
   root = json_builder_get_root (builder);
@@ -167,6 +196,12 @@ credentials_from_json (const char  *json,
   expires = json_object_get_member (object, "expires_at");
   if (expires != NULL && JSON_NODE_HOLDS_VALUE (expires) && json_node_get_value_type (expires) == G_TYPE_INT64)
     credentials->expires_at_ms = json_node_get_int (expires);
+  credentials->oauth_issuer = g_strdup (member_string (object, "oauth_issuer"));
+  credentials->oauth_client_id = g_strdup (member_string (object, "oauth_client_id"));
+  credentials->oauth_token_endpoint = g_strdup (member_string (object, "oauth_token_endpoint"));
+  credentials->oauth_revocation_endpoint = g_strdup (member_string (object, "oauth_revocation_endpoint"));
+  credentials->account_management_uri = g_strdup (member_string (object, "account_management_uri"));
+  credentials->store_key = g_strdup (member_string (object, "store_key"));
   return credentials;
 
 damaged:

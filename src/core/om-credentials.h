@@ -28,6 +28,16 @@ typedef struct {
   char   *access_token;   /* secret */
   char   *refresh_token;  /* secret, nullable */
   gint64  expires_at_ms;  /* when access_token expires (ms since the epoch), -1: never */
+  /* Signed in through the OAuth 2.0 API (all NULL otherwise): what a
+   * refresh, a revocation and the account link need. */
+  char   *oauth_issuer;
+  char   *oauth_client_id;
+  char   *oauth_token_endpoint;
+  char   *oauth_revocation_endpoint;  /* nullable */
+  char   *account_management_uri;     /* nullable */
+  /* secret, nullable: the key that encrypts the account's local secrets
+   * (the crypto store's pickle key), base64 of 32 random bytes */
+  char   *store_key;
 } OmCredentials;
 
 #define OM_TYPE_CREDENTIALS (om_credentials_get_type ())

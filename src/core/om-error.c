@@ -4,6 +4,8 @@
  */
 #define G_LOG_DOMAIN "om-error"
 
+#include <string.h>
+
 #include <gio/gio.h>
 
 #include "om-error.h"
@@ -117,6 +119,30 @@ om_error_new_from_response (guint     http_status,
       if (node != NULL && JSON_NODE_HOLDS_VALUE (node) &&
           json_node_get_value_type (node) == G_TYPE_BOOLEAN)
         soft_logout = json_node_get_boolean (node);
+    }
+
+  /* An OAuth 2.0 error (RFC 6749 §5.2): "error" is a code, the text is in
+   * "error_description".  Told from a Matrix error by the missing errcode
+   * and a code-shaped value. */
+  if (errcode == NULL && message != NULL && http_status >= 400 && http_status < 500 &&
+      message[0] != '\0' && strspn (message, "abcdefghijklmnopqrstuvwxyz_") == strlen (message))
+    {
+      JsonNode *node = json_object_get_member (json_node_get_object (body), "error_description");
+      const char *description = NULL;
+
+      if (node != NULL && JSON_NODE_HOLDS_VALUE (node) &&
+          json_node_get_value_type (node) == G_TYPE_STRING)
+        description = json_node_get_string (node);
+      if (description != NULL)
+        error = g_error_new (OM_ERROR, OM_ERROR_OAUTH, "%s (%s, HTTP %u)", description, message, http_status);
+      else
+        error = g_error_new (OM_ERROR, OM_ERROR_OAUTH, "The authorization server refused the request (%s, HTTP %u)",
+                             message, http_status);
+      priv = om_error_get_private (error);
+      priv->errcode = g_strdup (message);
+      priv->http_status = http_status;
+      priv->retry_after_ms = -1;
+      return error;
     }
 
   if (errcode != NULL)

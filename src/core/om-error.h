@@ -38,6 +38,8 @@ typedef enum {
   OM_ERROR_NOT_SIGNED_IN,      /* an operation needs a session that has none */
   OM_ERROR_INVALID_INPUT,      /* the caller gave a malformed ID, URL, … */
   OM_ERROR_STORE,              /* the local store failed */
+  OM_ERROR_OAUTH,              /* an OAuth 2.0 error answer ({"error": "invalid_grant", …}):
+                                * om_error_get_errcode gives the OAuth code */
 } OmErrorCode;
 
 GQuark       om_error_quark               (void);

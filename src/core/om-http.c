@@ -44,6 +44,14 @@ struct _OmHttp
   GSource      *timer;          /* owned, nullable: curl's one timeout */
   char         *base_url;       /* owned, nullable, no trailing slash */
   char         *access_token;   /* owned, nullable, secret: wiped on change */
+  guint         token_generation; /* bumped whenever the token changes */
+
+  OmHttpRefreshFunc refresh_func;
+  gpointer      refresh_data;
+  GDestroyNotify refresh_destroy;
+  gboolean      refreshing;     /* refresh_func was called, refresh_done not yet */
+  GPtrArray    *parked;         /* owned: GTask refs waiting for a fresh token */
+
   guint         n_connections;
   guint         n_requests;
 };
@@ -70,6 +78,10 @@ typedef struct
   char              *log_path;              /* owned: path without its query */
   char              *body;                  /* owned, nullable, may hold a password: wiped */
   gsize              body_len;
+  const char        *content_type;          /* static, nullable: of @body */
+  guint              token_generation;      /* of the token in @headers */
+  gboolean           refresh_retried;       /* sent again after a token refresh */
+  GError            *auth_error;            /* owned, nullable: the 401 while parked */
   GByteArray        *response;              /* owned */
   OmHttpFlags        flags;
   guint              status;
@@ -94,6 +106,40 @@ wipe_string (char *s)
 }
 
 static void
+free_headers (struct curl_slist *headers)
+{
+  for (struct curl_slist *l = headers; l != NULL; l = l->next)
+    wipe_string (l->data);
+  curl_slist_free_all (headers);
+}
+
+static struct curl_slist *
+om_http_build_headers (OmHttp      *self,
+                       OmHttpFlags  flags,
+                       const char  *content_type)
+{
+  struct curl_slist *headers = NULL;
+
+  headers = curl_slist_append (headers, "Accept: application/json");
+  /* curl would otherwise wait for "100 Continue" before large bodies. */
+  headers = curl_slist_append (headers, "Expect:");
+  if (content_type != NULL)
+    {
+      g_autofree char *line = g_strconcat ("Content-Type: ", content_type, NULL);
+
+      headers = curl_slist_append (headers, line);
+    }
+  if (!(flags & OM_HTTP_NO_AUTH) && self->access_token != NULL)
+    {
+      g_autofree char *auth = g_strconcat ("Authorization: Bearer ", self->access_token, NULL);
+
+      headers = curl_slist_append (headers, auth);
+      wipe_string (auth);
+    }
+  return headers;
+}
+
+static void
 om_http_request_free (gpointer data)
 {
   OmHttpRequest *req = data;
@@ -105,15 +151,14 @@ om_http_request_free (gpointer data)
   g_assert (req->cancel_id == 0);
 
   g_clear_pointer (&req->easy, curl_easy_cleanup);
-  for (struct curl_slist *l = req->headers; l != NULL; l = l->next)
-    wipe_string (l->data);
-  g_clear_pointer (&req->headers, curl_slist_free_all);
+  g_clear_pointer (&req->headers, free_headers);
   if (req->body != NULL)
     explicit_bzero (req->body, req->body_len);
   g_clear_pointer (&req->body, g_free);
   g_clear_pointer (&req->method, g_free);
   g_clear_pointer (&req->url, g_free);
   g_clear_pointer (&req->log_path, g_free);
+  g_clear_error (&req->auth_error);
   g_clear_pointer (&req->response, g_byte_array_unref);
   g_clear_object (&req->cancellable);
   g_free (req);
@@ -520,6 +565,89 @@ om_http_retry_delay_ms (OmHttpRequest *req,
   return MIN (delay, MAX_RETRY_DELAY_MS);
 }
 
+/* Sends @task again with the current token. */
+static void
+om_http_request_resend (OmHttp *self,
+                        GTask  *task)
+{
+  OmHttpRequest *req = g_task_get_task_data (task);
+
+  g_clear_pointer (&req->headers, free_headers);
+  req->headers = om_http_build_headers (self, req->flags, req->content_type);
+  req->token_generation = self->token_generation;
+  curl_easy_setopt (req->easy, CURLOPT_HTTPHEADER, req->headers);
+  om_http_request_start (task);
+}
+
+/* The server rejected the token @task was sent with (@error, owned): with a
+ * refresher, the request waits for a fresh token and goes again, once. */
+static void
+om_http_request_token_rejected (OmHttp *self,
+                                GTask  *task,
+                                GError *error)
+{
+  OmHttpRequest *req = g_task_get_task_data (task);
+
+  if (self->refresh_func == NULL || req->refresh_retried ||
+      (req->flags & OM_HTTP_NO_AUTH) || self->access_token == NULL)
+    {
+      om_http_request_return (task, NULL, error);
+      return;
+    }
+  req->refresh_retried = TRUE;
+
+  /* The token changed while this request was out: just use the new one. */
+  if (req->token_generation != self->token_generation && !self->refreshing)
+    {
+      g_clear_error (&error);
+      om_http_request_resend (self, task);
+      return;
+    }
+
+  g_debug ("%s %s: token rejected, waiting for a refresh", req->method, req->log_path);
+  req->auth_error = error;
+  g_ptr_array_add (self->parked, g_object_ref (task));
+  if (!self->refreshing)
+    {
+      self->refreshing = TRUE;
+      self->refresh_func (self, self->refresh_data);
+    }
+}
+
+/* Resends (with @error NULL) or fails the requests that wait for a token. */
+static void
+om_http_release_parked (OmHttp       *self,
+                        const GError *error)
+{
+  g_autoptr(GPtrArray) parked = g_steal_pointer (&self->parked);
+
+  self->parked = g_ptr_array_new_with_free_func (g_object_unref);
+  for (guint i = 0; i < parked->len; i++)
+    {
+      GTask *task = g_ptr_array_index (parked, i);
+      OmHttpRequest *req = g_task_get_task_data (task);
+      GError *auth_error = g_steal_pointer (&req->auth_error);
+
+      if (req->finished)
+        {
+          g_clear_error (&auth_error);
+          continue;
+        }
+      if (error == NULL)
+        {
+          g_clear_error (&auth_error);
+          om_http_request_resend (self, task);
+        }
+      else
+        {
+          /* The refresher says what the failure means: for now (a
+           * transient error), or signed out (softly or not). */
+          g_clear_error (&auth_error);
+          om_http_request_return (task, NULL, g_error_copy (error));
+        }
+    }
+}
+
 /* CURLMSG_DONE for @task: retry a 429, or turn the answer into a result. */
 static void
 om_http_request_done (OmHttp   *self,
@@ -565,7 +693,12 @@ om_http_request_done (OmHttp   *self,
 
   if (req->status < 200 || req->status >= 300)
     {
-      om_http_request_return (task, NULL, om_error_new_from_response (req->status, node));
+      GError *error = om_error_new_from_response (req->status, node);
+
+      if (req->status == 401 && g_error_matches (error, OM_ERROR, OM_ERROR_UNKNOWN_TOKEN))
+        om_http_request_token_rejected (self, task, error);
+      else
+        om_http_request_return (task, NULL, error);
       return;
     }
 
@@ -664,6 +797,9 @@ om_http_finalize (GObject *object)
   g_clear_pointer (&self->base_url, g_free);
   wipe_string (self->access_token);
   g_clear_pointer (&self->access_token, g_free);
+  g_clear_pointer (&self->parked, g_ptr_array_unref);
+  if (self->refresh_destroy != NULL)
+    self->refresh_destroy (self->refresh_data);
 
   G_OBJECT_CLASS (om_http_parent_class)->finalize (object);
 }
@@ -684,6 +820,7 @@ om_http_init (OmHttp *self)
   self->context = g_main_context_ref_thread_default ();
   self->owner = g_thread_self ();
   self->sockets = g_hash_table_new_full (NULL, NULL, NULL, om_http_socket_destroy);
+  self->parked = g_ptr_array_new_with_free_func (g_object_unref);
 
   self->multi = curl_multi_init ();
   g_assert (self->multi != NULL);
@@ -737,10 +874,65 @@ om_http_set_access_token (OmHttp     *self,
 {
   g_return_if_fail (OM_IS_HTTP (self));
 
+  if (g_strcmp0 (self->access_token, access_token) == 0)
+    return;
   wipe_string (self->access_token);
   g_clear_pointer (&self->access_token, g_free);
   if (access_token != NULL && access_token[0] != '\0')
     self->access_token = g_strdup (access_token);
+  self->token_generation++;
+}
+
+void
+om_http_set_refresh_func (OmHttp            *self,
+                          OmHttpRefreshFunc  func,
+                          gpointer           user_data,
+                          GDestroyNotify     destroy)
+{
+  GDestroyNotify old_destroy;
+  gpointer old_data;
+
+  g_return_if_fail (OM_IS_HTTP (self));
+
+  old_destroy = self->refresh_destroy;
+  old_data = self->refresh_data;
+  self->refresh_func = func;
+  self->refresh_data = user_data;
+  self->refresh_destroy = destroy;
+  if (old_destroy != NULL)
+    old_destroy (old_data);
+
+  if (func == NULL && self->refreshing)
+    {
+      g_autoptr(GError) error = g_error_new_literal (OM_ERROR, OM_ERROR_NOT_SIGNED_IN,
+                                                     "The session ended");
+
+      self->refreshing = FALSE;
+      om_http_release_parked (self, error);
+    }
+}
+
+void
+om_http_refresh_done (OmHttp       *self,
+                      const char   *access_token,
+                      const GError *error)
+{
+  g_return_if_fail (OM_IS_HTTP (self));
+  g_return_if_fail ((access_token != NULL) != (error != NULL));
+
+  if (access_token != NULL)
+    om_http_set_access_token (self, access_token);
+  if (!self->refreshing)
+    return;
+  self->refreshing = FALSE;
+  om_http_release_parked (self, error);
+}
+
+gboolean
+om_http_is_refreshing (OmHttp *self)
+{
+  g_return_val_if_fail (OM_IS_HTTP (self), FALSE);
+  return self->refreshing;
 }
 
 gboolean
@@ -764,28 +956,6 @@ is_absolute_url (const char *path)
 {
   return g_ascii_strncasecmp (path, "http://", 7) == 0 ||
          g_ascii_strncasecmp (path, "https://", 8) == 0;
-}
-
-static struct curl_slist *
-om_http_build_headers (OmHttp      *self,
-                       OmHttpFlags  flags,
-                       gboolean     has_body)
-{
-  struct curl_slist *headers = NULL;
-
-  headers = curl_slist_append (headers, "Accept: application/json");
-  /* curl would otherwise wait for "100 Continue" before large bodies. */
-  headers = curl_slist_append (headers, "Expect:");
-  if (has_body)
-    headers = curl_slist_append (headers, "Content-Type: application/json");
-  if (!(flags & OM_HTTP_NO_AUTH) && self->access_token != NULL)
-    {
-      g_autofree char *auth = g_strconcat ("Authorization: Bearer ", self->access_token, NULL);
-
-      headers = curl_slist_append (headers, auth);
-      wipe_string (auth);
-    }
-  return headers;
 }
 
 static void
@@ -844,27 +1014,21 @@ om_http_request_setup (OmHttp        *self,
     }
 }
 
-void
-om_http_request_async (OmHttp              *self,
-                       const char          *method,
-                       const char          *path,
-                       JsonNode            *body,
-                       OmHttpFlags          flags,
-                       guint                timeout_ms,
-                       GCancellable        *cancellable,
-                       GAsyncReadyCallback  callback,
-                       gpointer             user_data)
+/* Takes @body (nullable, wiped when done). */
+static void
+om_http_send (OmHttp              *self,
+              const char          *method,
+              const char          *path,
+              char                *body,
+              const char          *content_type,
+              OmHttpFlags          flags,
+              guint                timeout_ms,
+              GCancellable        *cancellable,
+              GAsyncReadyCallback  callback,
+              gpointer             user_data)
 {
   g_autoptr(GTask) task = NULL;
   OmHttpRequest *req;
-
-  g_return_if_fail (OM_IS_HTTP (self));
-  g_return_if_fail (method != NULL && method[0] != '\0');
-  g_return_if_fail (path != NULL);
-  g_return_if_fail (body == NULL || !g_str_equal (method, "GET"));
-  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
-  /* curl is driven from the thread (and context) that created @self. */
-  g_return_if_fail (g_thread_self () == self->owner);
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, om_http_request_async);
@@ -878,6 +1042,10 @@ om_http_request_async (OmHttp              *self,
   req->cancellable = cancellable != NULL ? g_object_ref (cancellable) : NULL;
   g_task_set_task_data (task, req, om_http_request_free);
 
+  req->body = body;
+  req->body_len = body != NULL ? strlen (body) : 0;
+  req->content_type = body != NULL ? content_type : NULL;
+
   if (is_absolute_url (path))
     req->url = g_strdup (path);
   else if (self->base_url != NULL)
@@ -890,10 +1058,8 @@ om_http_request_async (OmHttp              *self,
       return;
     }
 
-  if (body != NULL)
-    req->body = json_to_string (body, FALSE);
-  req->body_len = req->body != NULL ? strlen (req->body) : 0;
-  req->headers = om_http_build_headers (self, flags, body != NULL);
+  req->headers = om_http_build_headers (self, flags, req->content_type);
+  req->token_generation = self->token_generation;
   req->easy = curl_easy_init ();
   om_http_request_setup (self, req, task, timeout_ms > 0 ? timeout_ms : DEFAULT_TIMEOUT_MS);
 
@@ -913,6 +1079,49 @@ om_http_request_async (OmHttp              *self,
     }
 
   om_http_request_start (task);
+}
+
+void
+om_http_request_async (OmHttp              *self,
+                       const char          *method,
+                       const char          *path,
+                       JsonNode            *body,
+                       OmHttpFlags          flags,
+                       guint                timeout_ms,
+                       GCancellable        *cancellable,
+                       GAsyncReadyCallback  callback,
+                       gpointer             user_data)
+{
+  g_return_if_fail (OM_IS_HTTP (self));
+  g_return_if_fail (method != NULL && method[0] != '\0');
+  g_return_if_fail (path != NULL);
+  g_return_if_fail (body == NULL || !g_str_equal (method, "GET"));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+  /* curl is driven from the thread (and context) that created @self. */
+  g_return_if_fail (g_thread_self () == self->owner);
+
+  om_http_send (self, method, path, body != NULL ? json_to_string (body, FALSE) : NULL,
+                "application/json", flags, timeout_ms, cancellable, callback, user_data);
+}
+
+void
+om_http_post_form_async (OmHttp              *self,
+                         const char          *url,
+                         const char          *form,
+                         OmHttpFlags          flags,
+                         guint                timeout_ms,
+                         GCancellable        *cancellable,
+                         GAsyncReadyCallback  callback,
+                         gpointer             user_data)
+{
+  g_return_if_fail (OM_IS_HTTP (self));
+  g_return_if_fail (url != NULL);
+  g_return_if_fail (form != NULL);
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+  g_return_if_fail (g_thread_self () == self->owner);
+
+  om_http_send (self, "POST", url, g_strdup (form), "application/x-www-form-urlencoded",
+                flags | OM_HTTP_NO_AUTH, timeout_ms, cancellable, callback, user_data);
 }
 
 JsonNode *
@@ -939,6 +1148,24 @@ om_http_escape (const char *segment)
   g_return_val_if_fail (segment != NULL, NULL);
 
   return g_uri_escape_string (segment, NULL, FALSE);
+}
+
+void
+om_http_form_add (GString    *form,
+                  const char *name,
+                  const char *value)
+{
+  g_autofree char *n = NULL;
+  g_autofree char *v = NULL;
+
+  g_return_if_fail (form != NULL && name != NULL && value != NULL);
+
+  n = g_uri_escape_string (name, NULL, FALSE);
+  v = g_uri_escape_string (value, NULL, FALSE);
+  if (form->len > 0)
+    g_string_append_c (form, '&');
+  g_string_append_printf (form, "%s=%s", n, v);
+  explicit_bzero (v, strlen (v));
 }
 
 guint

@@ -66,6 +66,44 @@ JsonNode    *om_http_request_finish      (OmHttp              *self,
                                           guint               *out_status,
                                           GError             **error);
 
+/* POSTs @form (application/x-www-form-urlencoded, already encoded: see
+ * om_http_form_add) to the absolute @url without the access token (OAuth
+ * 2.0 endpoints), and parses the JSON answer as om_http_request_async()
+ * does; finish with om_http_request_finish().  The body is wiped after. */
+void         om_http_post_form_async     (OmHttp              *self,
+                                          const char          *url,
+                                          const char          *form,
+                                          OmHttpFlags          flags,
+                                          guint                timeout_ms,
+                                          GCancellable        *cancellable,
+                                          GAsyncReadyCallback  callback,
+                                          gpointer             user_data);
+/* Appends "&name=value" (no "&" first) to @form, both percent-encoded. */
+void         om_http_form_add            (GString             *form,
+                                          const char          *name,
+                                          const char          *value);
+
+/* ---- access token refresh ----
+ *
+ * With a refresh function set, a request whose token the server rejects
+ * (401 M_UNKNOWN_TOKEN) waits, and the function is called once for all
+ * such requests; it must end with om_http_refresh_done().  With a new token
+ * the waiting requests go again (each once); with an error they fail with
+ * it (transient: retry later; M_UNKNOWN_TOKEN: signed out).  A request that went out with an older token than the current one
+ * simply goes again. */
+typedef void (*OmHttpRefreshFunc) (OmHttp   *http,
+                                   gpointer  user_data);
+void         om_http_set_refresh_func    (OmHttp              *self,
+                                          OmHttpRefreshFunc    func,
+                                          gpointer             user_data,
+                                          GDestroyNotify       destroy);
+/* @access_token (the new one) or @error.  Sets the token even when no
+ * request waits (a refresh ahead of expiry). */
+void         om_http_refresh_done        (OmHttp              *self,
+                                          const char          *access_token,
+                                          const GError        *error);
+gboolean     om_http_is_refreshing       (OmHttp              *self);
+
 /* Percent-encodes one path segment (room ID, user ID, event type, txnId). */
 char        *om_http_escape              (const char          *segment);
 

@@ -6,9 +6,40 @@
 
 #include <json-glib/json-glib.h>
 
+#include "om-auth.h"
+#include "om-oauth.h"
 #include "om-session.h"
 
 G_BEGIN_DECLS
+
+/* ---- sign-in (om-session.c and om-session-signin.c) ---- */
+
+/* The task data of a sign-in. */
+typedef struct {
+  OmHttp        *http;             /* owned: a client of its own */
+  char          *homeserver;       /* owned */
+  OmOAuthServer *oauth_server;     /* owned, nullable: signed in through the OAuth 2.0 API */
+  char          *oauth_client_id;  /* owned, nullable */
+} OmSessionLogin;
+
+/* A sign-in task for @homeserver with its own client, OmSessionLogin as
+ * task data; finished with a boolean. */
+GTask       *om_session_new_login_task        (OmSession           *self,
+                                               const char          *homeserver,
+                                               gpointer             source_tag,
+                                               GCancellable        *cancellable,
+                                               GAsyncReadyCallback  callback,
+                                               gpointer             user_data);
+/* What every sign-in does with the server's answer: opens the account's
+ * store, wires the account up, keeps the token fresh and keeps the
+ * credentials; then finishes @task (owned).  @login NULL means @error
+ * (owned) ends the sign-in. */
+void         om_session_complete_login        (GTask               *task,
+                                               OmLoginResult       *login,
+                                               GError              *error);
+/* The device ID the account's store remembers (owned), or NULL. */
+char        *om_session_dup_stored_device_id  (OmSession           *self,
+                                               const char          *user_id);
 
 /* A new room object for @room_id wired to this session (full ref). */
 OmRoom      *om_session_create_room_object    (OmSession   *self,

@@ -4,12 +4,17 @@
  */
 #define G_LOG_DOMAIN "om-session"
 
+#include <errno.h>
+#include <string.h>
+#include <sys/random.h>
+
 #include <glib/gstdio.h>
 
 #include "om-auth.h"
 #include "om-credentials.h"
 #include "om-error.h"
 #include "om-http.h"
+#include "om-oauth.h"
 #include "om-outbox.h"
 #include "om-presence.h"
 #include "om-receipts.h"
@@ -18,6 +23,7 @@
 #include "om-sso.h"
 #include "om-store.h"
 #include "om-sync.h"
+#include "om-token-keeper.h"
 #include "om-typing.h"
 
 #define DEVICE_DISPLAY_NAME "OpenMeet Chat"
@@ -44,6 +50,9 @@ struct _OmSession
 
   OmCredentialStore *credentials; /* owned, nullable: where the sign-in is kept */
   gboolean        store_secrets;
+  OmTokenKeeper  *keeper;       /* owned, nullable: refreshes the token when it can */
+  char           *store_key;    /* owned, nullable, secret (om_session_dup_store_key) */
+  char           *account_management_uri; /* owned, nullable */
 
   OmSessionState  state;
   gboolean        started;
@@ -91,6 +100,12 @@ set_state (OmSession      *self,
 static void
 teardown (OmSession *self)
 {
+  if (self->keeper != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (self->keeper, self);
+      om_token_keeper_stop (self->keeper);
+    }
+  g_clear_object (&self->keeper);
   if (self->sync != NULL)
     {
       g_signal_handlers_disconnect_by_data (self->sync, self);
@@ -134,6 +149,10 @@ om_session_finalize (GObject *object)
   g_free (self->homeserver);
   g_clear_pointer (&self->direct, json_object_unref);
   g_clear_object (&self->credentials);
+  if (self->store_key != NULL)
+    explicit_bzero (self->store_key, strlen (self->store_key));
+  g_free (self->store_key);
+  g_free (self->account_management_uri);
 
   G_OBJECT_CLASS (om_session_parent_class)->finalize (object);
 }
@@ -565,13 +584,33 @@ sync_synced_cb (OmSync    *sync,
 
 static void forget_sign_in (OmSession *self,
                             GTask     *task);
+static void signed_out_by_server (OmSession    *self,
+                                  const GError *error);
+static void discard_account_data (OmSession *self);
+static gboolean discard_account_data_idle (gpointer user_data);
 
 static void
 sync_token_rejected_cb (OmSync       *sync,
                         const GError *error,
                         OmSession    *self)
 {
+  signed_out_by_server (self, error);
+}
+
+/* The token was refused (and could not be refreshed).  A soft logout keeps
+ * the store and the device for the next sign-in; a hard one ends the
+ * device, so its data goes too. */
+static void
+signed_out_by_server (OmSession    *self,
+                      const GError *error)
+{
+  g_autoptr(GError) copy = g_error_copy (error);
+
+  if (self->state == OM_SESSION_STATE_SIGNED_OUT)
+    return;
   g_warning ("The server ended this session: %s", error->message);
+  if (self->keeper != NULL)
+    om_token_keeper_stop (self->keeper);
   if (self->outbox != NULL)
     om_outbox_stop (self->outbox);
   self->started = FALSE;
@@ -579,8 +618,11 @@ sync_token_rejected_cb (OmSync       *sync,
    * instead of failing the same way.  After a soft logout the store (and
    * with it the device) stays for that next sign-in. */
   forget_sign_in (self, g_task_new (self, NULL, NULL, NULL));
+  /* Not from inside the sync's own signal: the sync goes with the data. */
+  if (!om_error_is_soft_logout (copy))
+    g_idle_add_full (G_PRIORITY_DEFAULT, discard_account_data_idle, g_object_ref (self), g_object_unref);
   set_state (self, OM_SESSION_STATE_SIGNED_OUT);
-  g_signal_emit (self, signals[SIGNED_OUT], 0, error);
+  g_signal_emit (self, signals[SIGNED_OUT], 0, copy);
 }
 
 /* A sync that left before our presence changed would tell the server the
@@ -601,6 +643,63 @@ account_dir (OmSession  *self,
   g_autofree char *escaped = g_uri_escape_string (user_id, NULL, FALSE);
 
   return g_build_filename (self->data_dir, escaped, NULL);
+}
+
+char *
+om_session_dup_stored_device_id (OmSession  *self,
+                                 const char *user_id)
+{
+  g_autofree char *dir = NULL;
+  g_autofree char *path = NULL;
+  g_autoptr(OmStore) store = NULL;
+
+  if (user_id == NULL)
+    return NULL;
+  if (self->store != NULL && g_strcmp0 (self->user_id, user_id) == 0)
+    return om_store_dup_value (self->store, "device_id");
+  dir = account_dir (self, user_id);
+  path = g_build_filename (dir, "store.db", NULL);
+  if (!g_file_test (path, G_FILE_TEST_EXISTS))
+    return NULL;
+  store = om_store_open (path, NULL);
+  return store != NULL ? om_store_dup_value (store, "device_id") : NULL;
+}
+
+/* After a hard logout: the device is gone, and with it what was kept for
+ * it (rooms, timelines, unsent messages, later the crypto store). */
+static void
+discard_account_data (OmSession *self)
+{
+  g_autofree char *dir = NULL;
+  g_autofree char *path = NULL;
+
+  if (self->user_id == NULL)
+    return;
+  dir = account_dir (self, self->user_id);
+  path = g_build_filename (dir, "store.db", NULL);
+  teardown (self);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_ROOM_LIST]);
+  for (const char *suffix = ""; suffix != NULL;
+       suffix = g_str_equal (suffix, "") ? "-wal" : g_str_equal (suffix, "-wal") ? "-shm" : NULL)
+    {
+      g_autofree char *file = g_strconcat (path, suffix, NULL);
+
+      if (g_unlink (file) != 0 && errno != ENOENT)
+        g_warning ("Could not remove %s: %s", file, g_strerror (errno));
+    }
+  if (self->store_key != NULL)
+    explicit_bzero (self->store_key, strlen (self->store_key));
+  g_clear_pointer (&self->store_key, g_free);
+}
+
+static gboolean
+discard_account_data_idle (gpointer user_data)
+{
+  OmSession *self = user_data;
+
+  if (self->state == OM_SESSION_STATE_SIGNED_OUT)
+    discard_account_data (self);
+  return G_SOURCE_REMOVE;
 }
 
 static OmStore *
@@ -768,28 +867,100 @@ save_sign_in_cb (GObject      *source,
   g_task_return_boolean (task, TRUE);
 }
 
-/* Finishes the sign-in @task once the credentials are kept (or not). */
+/* Finishes the sign-in @task (owned) once @credentials are kept (or not). */
 static void
 save_sign_in (OmSession           *self,
-              const char          *homeserver,
-              const OmLoginResult *login,
+              const OmCredentials *credentials,
               GTask               *task)
 {
-  g_autoptr(OmCredentials) credentials = NULL;
-
   if (!self->store_secrets)
     {
       g_task_return_boolean (task, TRUE);
       g_object_unref (task);
       return;
     }
+  om_credential_store_save_async (get_credential_store (self), credentials,
+                                  NULL, save_sign_in_cb, task);
+}
 
-  credentials = om_credentials_new (homeserver, login->user_id, login->device_id, login->access_token);
+/* A new store key: base64 of 32 random bytes (owned, secret). */
+static char *
+new_store_key (void)
+{
+  guint8 bytes[32];
+  char *key;
+
+  /* getrandom: the kernel's CSPRNG; 32 bytes never come back short. */
+  if (getrandom (bytes, sizeof bytes, 0) != (gssize) sizeof bytes)
+    g_error ("No random bytes for the store key: %s", g_strerror (errno));
+  key = g_base64_encode (bytes, sizeof bytes);
+  explicit_bzero (bytes, sizeof bytes);
+  return key;
+}
+
+static void
+keeper_rejected_cb (OmTokenKeeper *keeper,
+                    const GError  *error,
+                    OmSession     *self)
+{
+  signed_out_by_server (self, error);
+}
+
+/* Keeps the token of @credentials fresh when it can be refreshed. */
+static void
+start_keeper (OmSession           *self,
+              const OmCredentials *credentials)
+{
+  g_autofree char *dir = NULL;
+  g_autofree char *lock_path = NULL;
+
+  if (self->keeper != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (self->keeper, self);
+      om_token_keeper_stop (self->keeper);
+      g_clear_object (&self->keeper);
+    }
+  g_clear_pointer (&self->account_management_uri, g_free);
+  self->account_management_uri = g_strdup (credentials->account_management_uri);
+  if (credentials->refresh_token == NULL)
+    return;
+
+  dir = account_dir (self, credentials->user_id);
+  lock_path = g_build_filename (dir, "tokens.lock", NULL);
+  self->keeper = om_token_keeper_new (self->http,
+                                      self->store_secrets ? get_credential_store (self) : NULL,
+                                      credentials, lock_path);
+  g_signal_connect (self->keeper, "rejected", G_CALLBACK (keeper_rejected_cb), self);
+  om_token_keeper_start (self->keeper);
+}
+
+/* The credentials of the sign-in just made (owned). */
+static OmCredentials *
+credentials_from_login (OmSession            *self,
+                        const OmSessionLogin *data,
+                        const OmLoginResult  *login)
+{
+  OmCredentials *credentials;
+
+  credentials = om_credentials_new (data->homeserver, login->user_id, login->device_id,
+                                    login->access_token);
   credentials->refresh_token = g_strdup (login->refresh_token);
   if (login->expires_in_ms >= 0)
     credentials->expires_at_ms = g_get_real_time () / 1000 + login->expires_in_ms;
-  om_credential_store_save_async (get_credential_store (self), credentials,
-                                  NULL, save_sign_in_cb, task);
+  if (data->oauth_server != NULL)
+    {
+      credentials->oauth_issuer = g_strdup (om_oauth_server_get_issuer (data->oauth_server));
+      credentials->oauth_client_id = g_strdup (data->oauth_client_id);
+      credentials->oauth_token_endpoint = g_strdup (om_oauth_server_get_token_endpoint (data->oauth_server));
+      credentials->oauth_revocation_endpoint =
+        g_strdup (om_oauth_server_get_revocation_endpoint (data->oauth_server));
+      credentials->account_management_uri =
+        g_strdup (om_oauth_server_get_account_management_uri (data->oauth_server));
+    }
+  if (self->store_key == NULL)
+    self->store_key = new_store_key ();
+  credentials->store_key = g_strdup (self->store_key);
+  return credentials;
 }
 
 static void
@@ -858,6 +1029,12 @@ restore_saved_cb (GObject      *source,
       g_task_return_error (task, error);
       return;
     }
+  if (credentials->store_key != NULL)
+    {
+      g_free (self->store_key);
+      self->store_key = g_strdup (credentials->store_key);
+    }
+  start_keeper (self, credentials);
   g_task_return_boolean (task, TRUE);
 }
 
@@ -898,30 +1075,28 @@ om_session_restore_saved_finish (OmSession     *self,
   return g_task_propagate_boolean (G_TASK (result), error);
 }
 
-typedef struct {
-  OmHttp  *http;        /* owned */
-  char    *homeserver;  /* owned */
-} LoginData;
-
 static void
-login_data_free (LoginData *data)
+login_data_free (OmSessionLogin *data)
 {
   g_clear_object (&data->http);
   g_free (data->homeserver);
+  g_clear_pointer (&data->oauth_server, om_oauth_server_unref);
+  g_free (data->oauth_client_id);
   g_free (data);
 }
 
 /* What every sign-in does with the server's answer: opens the account's
  * store, wires the account up and keeps the credentials; then finishes
  * @task (owned).  @login NULL means @error (owned) ends the sign-in. */
-static void
-complete_login (GTask         *task,
-                OmLoginResult *login,
-                GError        *error)
+void
+om_session_complete_login (GTask         *task,
+                           OmLoginResult *login,
+                           GError        *error)
 {
   OmSession *self = g_task_get_source_object (task);
-  LoginData *data = g_task_get_task_data (task);
+  OmSessionLogin *data = g_task_get_task_data (task);
   g_autoptr(OmStore) store = NULL;
+  g_autoptr(OmCredentials) credentials = NULL;
 
   if (login == NULL)
     {
@@ -947,7 +1122,9 @@ complete_login (GTask         *task,
       return;
     }
 
-  save_sign_in (self, data->homeserver, login, task);
+  credentials = credentials_from_login (self, data, login);
+  start_keeper (self, credentials);
+  save_sign_in (self, credentials, task);
 }
 
 static void
@@ -959,7 +1136,7 @@ login_cb (GObject      *source,
   GError *error = NULL;
 
   login = om_auth_login_finish (result, &error);
-  complete_login (user_data, login, error);
+  om_session_complete_login (user_data, login, error);
 }
 
 static void
@@ -971,12 +1148,11 @@ sso_login_cb (GObject      *source,
   GError *error = NULL;
 
   login = om_sso_login_finish (result, &error);
-  complete_login (user_data, login, error);
+  om_session_complete_login (user_data, login, error);
 }
 
-/* A sign-in task for @homeserver with its own client. */
-static GTask *
-new_login_task (OmSession           *self,
+GTask *
+om_session_new_login_task (OmSession           *self,
                 const char          *homeserver,
                 gpointer             source_tag,
                 GCancellable        *cancellable,
@@ -984,7 +1160,7 @@ new_login_task (OmSession           *self,
                 gpointer             user_data)
 {
   GTask *task = g_task_new (self, cancellable, callback, user_data);
-  LoginData *data = g_new0 (LoginData, 1);
+  OmSessionLogin *data = g_new0 (OmSessionLogin, 1);
 
   g_task_set_source_tag (task, source_tag);
   data->http = om_http_new (homeserver);
@@ -1004,32 +1180,21 @@ om_session_login_password_async (OmSession           *self,
 {
   g_autoptr(GTask) task = NULL;
   g_autofree char *device_id = NULL;
-  LoginData *data;
+  OmSessionLogin *data;
 
   g_return_if_fail (OM_IS_SESSION (self));
   g_return_if_fail (homeserver != NULL);
   g_return_if_fail (user != NULL);
   g_return_if_fail (password != NULL);
 
-  task = new_login_task (self, homeserver, om_session_login_password_async,
+  task = om_session_new_login_task (self, homeserver, om_session_login_password_async,
                          cancellable, callback, user_data);
   data = g_task_get_task_data (task);
 
   /* Signing in again as the same user keeps the device (and with it the
    * stored sync position) when we know it. */
   if (user[0] == '@')
-    {
-      g_autofree char *dir = account_dir (self, user);
-      g_autofree char *path = g_build_filename (dir, "store.db", NULL);
-
-      if (g_file_test (path, G_FILE_TEST_EXISTS))
-        {
-          g_autoptr(OmStore) store = om_store_open (path, NULL);
-
-          if (store != NULL)
-            device_id = om_store_dup_value (store, "device_id");
-        }
-    }
+    device_id = om_session_dup_stored_device_id (self, user);
 
   om_auth_login_password_async (data->http, user, password, device_id, DEVICE_DISPLAY_NAME,
                                 cancellable, login_cb, g_steal_pointer (&task));
@@ -1053,13 +1218,13 @@ om_session_login_sso_async (OmSession           *self,
                             gpointer             user_data)
 {
   GTask *task;
-  LoginData *data;
+  OmSessionLogin *data;
 
   g_return_if_fail (OM_IS_SESSION (self));
   g_return_if_fail (homeserver != NULL);
   g_return_if_fail (OM_IS_SSO_LISTENER (listener));
 
-  task = new_login_task (self, homeserver, om_session_login_sso_async,
+  task = om_session_new_login_task (self, homeserver, om_session_login_sso_async,
                          cancellable, callback, user_data);
   data = g_task_get_task_data (task);
   om_sso_login_async (data->http, listener, NULL, DEVICE_DISPLAY_NAME,
@@ -1084,13 +1249,13 @@ om_session_login_token_async (OmSession           *self,
                               gpointer             user_data)
 {
   GTask *task;
-  LoginData *data;
+  OmSessionLogin *data;
 
   g_return_if_fail (OM_IS_SESSION (self));
   g_return_if_fail (homeserver != NULL);
   g_return_if_fail (login_token != NULL);
 
-  task = new_login_task (self, homeserver, om_session_login_token_async,
+  task = om_session_new_login_task (self, homeserver, om_session_login_token_async,
                          cancellable, callback, user_data);
   data = g_task_get_task_data (task);
   om_auth_login_token_async (data->http, login_token, NULL, DEVICE_DISPLAY_NAME,
@@ -1369,6 +1534,9 @@ om_session_leave_room_finish (OmSession     *self,
   return TRUE;
 }
 
+static void logged_out (OmSession *self,
+                        GTask     *task);
+
 static void
 logout_cb (GObject      *source,
            GAsyncResult *result,
@@ -1386,13 +1554,61 @@ logout_cb (GObject      *source,
       return;
     }
   g_clear_error (&error);
+  logged_out (self, g_steal_pointer (&task));
+}
 
+static void
+revoke_access_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  OmSession *self = g_task_get_source_object (task);
+  g_autoptr(GError) error = NULL;
+
+  if (!om_oauth_revoke_finish (result, &error))
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  logged_out (self, g_steal_pointer (&task));
+}
+
+/* RFC 7009 §2.1: revoking the refresh token may revoke the access token
+ * too; revoke that as well, for servers that keep them apart. */
+static void
+revoke_refresh_cb (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  OmSession *self = g_task_get_source_object (task);
+  const OmCredentials *credentials = om_token_keeper_get_credentials (self->keeper);
+  g_autoptr(GError) error = NULL;
+
+  if (!om_oauth_revoke_finish (result, &error))
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  GCancellable *cancellable = g_task_get_cancellable (task);
+
+  om_oauth_revoke_async (self->http, credentials->oauth_revocation_endpoint,
+                         credentials->oauth_client_id, credentials->access_token, "access_token",
+                         cancellable, revoke_access_cb, g_steal_pointer (&task));
+}
+
+/* The server forgot the device: so do we.  Finishes @task (owned). */
+static void
+logged_out (OmSession *self,
+            GTask     *task)
+{
   /* The device is gone: the next sign-in makes a new one. */
   if (self->store != NULL)
     om_store_set_value (self->store, "device_id", NULL, NULL);
   teardown (self);
   set_state (self, OM_SESSION_STATE_SIGNED_OUT);
-  forget_sign_in (self, g_steal_pointer (&task));
+  forget_sign_in (self, task);
 }
 
 void
@@ -1416,6 +1632,18 @@ om_session_logout_async (OmSession           *self,
     }
 
   om_session_stop (self);
+  if (self->keeper != NULL &&
+      om_token_keeper_get_credentials (self->keeper)->oauth_revocation_endpoint != NULL)
+    {
+      const OmCredentials *credentials = om_token_keeper_get_credentials (self->keeper);
+
+      /* Signed in through the authorization server: it ends the session. */
+      om_token_keeper_stop (self->keeper);
+      om_oauth_revoke_async (self->http, credentials->oauth_revocation_endpoint,
+                             credentials->oauth_client_id, credentials->refresh_token,
+                             "refresh_token", cancellable, revoke_refresh_cb, task);
+      return;
+    }
   om_auth_logout_async (self->http, cancellable, logout_cb, task);
 }
 
@@ -1426,4 +1654,25 @@ om_session_logout_finish (OmSession     *self,
 {
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
   return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+const char *
+om_session_get_account_management_uri (OmSession *self)
+{
+  g_return_val_if_fail (OM_IS_SESSION (self), NULL);
+  return self->account_management_uri;
+}
+
+char *
+om_session_dup_store_key (OmSession *self)
+{
+  g_return_val_if_fail (OM_IS_SESSION (self), NULL);
+  return g_strdup (self->store_key);
+}
+
+OmTokenKeeper *
+om_session_get_token_keeper (OmSession *self)
+{
+  g_return_val_if_fail (OM_IS_SESSION (self), NULL);
+  return self->keeper;
 }

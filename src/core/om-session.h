@@ -10,6 +10,8 @@
 
 #include <gio/gio.h>
 
+#include "om-oauth.h"
+#include "om-token-keeper.h"
 #include "om-types.h"
 
 G_BEGIN_DECLS
@@ -97,6 +99,81 @@ void             om_session_login_token_async    (OmSession           *self,
 gboolean         om_session_login_token_finish   (OmSession           *self,
                                                   GAsyncResult        *result,
                                                   GError             **error);
+
+/* ---- the OAuth 2.0 API (native OIDC) ---- */
+
+typedef enum {
+  OM_SESSION_SIGN_IN_NONE  = 0,
+  /* Ask for the homeserver's admin API too (urn:synapse:admin:*). */
+  OM_SESSION_SIGN_IN_ADMIN = 1 << 0,
+} OmSessionSignInFlags;
+
+/* Hands the front end the URL to open in the browser. */
+typedef void (*OmSessionUriFunc)        (const char               *uri,
+                                         gpointer                  user_data);
+/* Hands the front end the code to show (user code, verification URI, and
+ * the complete one for a QR code). */
+typedef void (*OmSessionDeviceCodeFunc) (const OmOAuthDeviceGrant *grant,
+                                         gpointer                  user_data);
+
+/* Signs in through the homeserver's authorization server (@server from
+ * om_oauth_discover_finish, or NULL to discover it): registers this
+ * client, calls @open_uri with the authorization request (code + PKCE
+ * S256, the Matrix API and device scopes, state), waits on @listener
+ * (om_sso_listener_new_oauth) for the browser, exchanges the code, checks
+ * the token with whoami, and goes on as a password sign-in does; the token
+ * is then refreshed ahead of expiry and when refused.  Scopes go by their
+ * unstable MSC2967 names where the server lists only those, or answers
+ * invalid_scope to the stable ones. */
+void             om_session_login_oauth_async    (OmSession           *self,
+                                                  const char          *homeserver,
+                                                  OmOAuthServer       *server,
+                                                  OmSsoListener       *listener,
+                                                  OmSessionSignInFlags flags,
+                                                  OmSessionUriFunc     open_uri,
+                                                  gpointer             open_uri_data,
+                                                  GCancellable        *cancellable,
+                                                  GAsyncReadyCallback  callback,
+                                                  gpointer             user_data);
+gboolean         om_session_login_oauth_finish   (OmSession           *self,
+                                                  GAsyncResult        *result,
+                                                  GError             **error);
+/* The same through the device authorization grant (RFC 8628), for
+ * terminals without a browser: @show_code gets the code to show; the
+ * sign-in finishes once the person approved it in a browser anywhere,
+ * with G_IO_ERROR_PERMISSION_DENIED when refused there and
+ * G_IO_ERROR_TIMED_OUT when the code expired.  G_IO_ERROR_NOT_SUPPORTED
+ * when the server has no device grant. */
+void             om_session_login_device_async   (OmSession           *self,
+                                                  const char          *homeserver,
+                                                  OmOAuthServer       *server,
+                                                  OmSessionSignInFlags flags,
+                                                  OmSessionDeviceCodeFunc show_code,
+                                                  gpointer             show_code_data,
+                                                  GCancellable        *cancellable,
+                                                  GAsyncReadyCallback  callback,
+                                                  gpointer             user_data);
+gboolean         om_session_login_device_finish  (OmSession           *self,
+                                                  GAsyncResult        *result,
+                                                  GError             **error);
+/* Signs in with an access token someone already has (admins paste one):
+ * whoami tells whose it is and which device.  No refresh. */
+void             om_session_login_access_token_async (OmSession       *self,
+                                                  const char          *homeserver,
+                                                  const char          *access_token,
+                                                  GCancellable        *cancellable,
+                                                  GAsyncReadyCallback  callback,
+                                                  gpointer             user_data);
+gboolean         om_session_login_access_token_finish (OmSession      *self,
+                                                  GAsyncResult        *result,
+                                                  GError             **error);
+/* The authorization server's account page (nullable): link it in the UI. */
+const char      *om_session_get_account_management_uri (OmSession     *self);
+/* The key that encrypts this account's local secrets (owned, secret,
+ * base64 of 32 bytes), kept with the tokens; NULL before sign-in. */
+char            *om_session_dup_store_key        (OmSession           *self);
+/* The token keeper (nullable: the sign-in has no refresh token). */
+OmTokenKeeper   *om_session_get_token_keeper     (OmSession           *self);
 
 /* Restores a signed-in account from its store with a token held elsewhere
  * (the keyring, later): rooms, timelines and the outbox come back without

@@ -23,6 +23,7 @@
 
 #define REDIRECT_PATH     "/_matrix/client/v3/login/sso/redirect"
 #define CALLBACK_PATH     "/sso-callback"
+#define OAUTH_CALLBACK_PATH "/callback"
 #define MAX_REQUEST_HEAD  8192
 /* A connection that sends no complete request in this time is dropped. */
 #define CONN_TIMEOUT_MS   10000
@@ -265,6 +266,11 @@ struct _OmSsoListener
   char            *state;               /* owned */
   char            *redirect_url;        /* owned */
   guint            timeout_ms;
+  const char      *callback_path;       /* static */
+  const char      *token_param;         /* static: "loginToken", or "code" for OAuth */
+  gboolean         oauth;               /* OAuth 2.0 redirect: error=… answers */
+  char            *retry_error;         /* owned, nullable: an OAuth error that sends… */
+  char            *retry_url;           /* owned, nullable: …the browser here, once */
 
   GTask           *task;                /* owned while waiting */
   GCancellable    *accept_cancellable;  /* owned while waiting */
@@ -323,6 +329,35 @@ conn_timeout_cb (gpointer user_data)
   g_debug ("Dropping a connection that sent no request");
   g_cancellable_cancel (conn->cancellable);  /* the pending read frees it */
   return G_SOURCE_REMOVE;
+}
+
+static GBytes *
+build_redirect (const char *url)
+{
+  char *text = g_strdup_printf ("HTTP/1.1 303 See Other\r\n"
+                                "Location: %s\r\n"
+                                "Content-Length: 0\r\n"
+                                "Cache-Control: no-store\r\n"
+                                "Referrer-Policy: no-referrer\r\n"
+                                "Connection: close\r\n"
+                                "\r\n", url);
+
+  return g_bytes_new_take (text, strlen (text));
+}
+
+/* What an OAuth 2.0 error redirect (RFC 6749 §4.1.2.1) means for people. */
+static GError *
+oauth_redirect_error (const char *code,
+                      const char *description)
+{
+  if (g_strcmp0 (code, "access_denied") == 0)
+    return g_error_new (G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+                        "The sign-in was refused or cancelled in the browser");
+  if (description != NULL && description[0] != '\0')
+    return g_error_new (G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                        "The authorization server refused the sign-in: %s (%s)", description, code);
+  return g_error_new (G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                      "The authorization server refused the sign-in (%s)", code);
 }
 
 static GBytes *
@@ -407,7 +442,7 @@ conn_decide (Conn     *conn,
   query = strchr (target, '?');
   if (query != NULL)
     *query++ = '\0';
-  if (strcmp (target, CALLBACK_PATH) != 0)
+  if (strcmp (target, self->callback_path) != 0)
     {
       status = 404;
       reason = "Not Found";
@@ -425,7 +460,31 @@ conn_decide (Conn     *conn,
       goto fail;
     }
 
-  found = query_get (query, "loginToken", &conn->token);
+  if (self->oauth)
+    {
+      g_autofree char *code = NULL;
+      g_autofree char *description = NULL;
+
+      if (query_get (query, "error", &code) == PARAM_FOUND)
+        {
+          if (self->retry_error != NULL && strcmp (code, self->retry_error) == 0)
+            {
+              g_autofree char *url = g_steal_pointer (&self->retry_url);
+
+              g_clear_pointer (&self->retry_error, g_free);
+              g_debug ("The authorization server answered %s: trying again", code);
+              conn->decides = FALSE;
+              self->used = FALSE;
+              conn->response = build_redirect (url);
+              return;
+            }
+          query_get (query, "error_description", &description);
+          conn->error = oauth_redirect_error (code, description);
+          goto fail;
+        }
+    }
+
+  found = query_get (query, self->token_param, &conn->token);
   if (found != PARAM_FOUND || conn->token[0] == '\0')
     {
       g_clear_pointer (&conn->token, wipe_free);
@@ -686,6 +745,8 @@ om_sso_listener_finalize (GObject *object)
 
   g_free (self->state);
   g_free (self->redirect_url);
+  g_free (self->retry_error);
+  g_free (self->retry_url);
 
   G_OBJECT_CLASS (om_sso_listener_parent_class)->finalize (object);
 }
@@ -703,10 +764,42 @@ static void
 om_sso_listener_init (OmSsoListener *self)
 {
   self->timeout_ms = OM_SSO_DEFAULT_TIMEOUT_MS;
+  self->callback_path = CALLBACK_PATH;
+  self->token_param = "loginToken";
 }
+
+static OmSsoListener *listener_new (gboolean   oauth,
+                                    GError   **error);
 
 OmSsoListener *
 om_sso_listener_new (GError **error)
+{
+  return listener_new (FALSE, error);
+}
+
+OmSsoListener *
+om_sso_listener_new_oauth (GError **error)
+{
+  return listener_new (TRUE, error);
+}
+
+void
+om_sso_listener_set_retry (OmSsoListener *self,
+                           const char    *oauth_error,
+                           const char    *url)
+{
+  g_return_if_fail (OM_IS_SSO_LISTENER (self));
+  g_return_if_fail (self->oauth);
+
+  g_free (self->retry_error);
+  g_free (self->retry_url);
+  self->retry_error = g_strdup (url != NULL ? oauth_error : NULL);
+  self->retry_url = g_strdup (oauth_error != NULL ? url : NULL);
+}
+
+static OmSsoListener *
+listener_new (gboolean   oauth,
+              GError   **error)
 {
   g_autoptr(OmSsoListener) self = NULL;
   g_autoptr(GInetAddress) loopback = NULL;
@@ -731,8 +824,17 @@ om_sso_listener_new (GError **error)
 
   self->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (effective));
   self->state = om_sso_new_state ();
-  self->redirect_url = g_strdup_printf ("http://127.0.0.1:%u" CALLBACK_PATH "?state=%s",
-                                        self->port, self->state);
+  if (oauth)
+    {
+      /* RFC 8252 §7.3: the client registered the URI without a port. */
+      self->oauth = TRUE;
+      self->callback_path = OAUTH_CALLBACK_PATH;
+      self->token_param = "code";
+      self->redirect_url = g_strdup_printf ("http://127.0.0.1:%u" OAUTH_CALLBACK_PATH, self->port);
+    }
+  else
+    self->redirect_url = g_strdup_printf ("http://127.0.0.1:%u" CALLBACK_PATH "?state=%s",
+                                          self->port, self->state);
   g_debug ("Listening for the sign-in on 127.0.0.1:%u", self->port);
 
   return g_steal_pointer (&self);

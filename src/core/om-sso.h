@@ -49,6 +49,19 @@ G_DECLARE_FINAL_TYPE (OmSsoListener, om_sso_listener, OM, SSO_LISTENER, GObject)
  * queues them. */
 OmSsoListener *om_sso_listener_new              (GError              **error);
 
+/* A listener for an OAuth 2.0 authorization code redirect (native OIDC):
+ * its redirect URL is "http://127.0.0.1:<port>/callback" (register
+ * "http://127.0.0.1/callback", RFC 8252 §7.3), the state goes in the
+ * authorization request, and the wait gives the code.  An error redirect
+ * ends the wait with its meaning (access_denied: G_IO_ERROR_PERMISSION_DENIED,
+ * else G_IO_ERROR_INVALID_DATA with the server's description). */
+OmSsoListener *om_sso_listener_new_oauth        (GError              **error);
+/* OAuth listeners: when the browser comes back with error=@oauth_error (and
+ * the right state), send it on to @url instead and keep waiting, once (a
+ * second authorization request, e.g. with other scopes). */
+void           om_sso_listener_set_retry        (OmSsoListener        *self,
+                                                 const char           *oauth_error,
+                                                 const char           *url);
 /* "http://127.0.0.1:<port>/sso-callback?state=<state>": give it to
  * om_sso_build_redirect_url(). */
 const char    *om_sso_listener_get_redirect_url (OmSsoListener        *self);

@@ -28,7 +28,7 @@ static GHashTable *overrides;
 static gboolean
 require_admin (OmHsRequest *req)
 {
-  if (om_hs_user_is_admin (req->hs, req->user_id))
+  if (om_hs_request_is_admin (req))
     return TRUE;
   om_hs_reply_error (req->msg, 403, "M_FORBIDDEN", "You are not a server admin");
   return FALSE;

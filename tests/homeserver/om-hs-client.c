@@ -56,8 +56,16 @@ h_login_flows (OmHsRequest *req)
   json_object_set_string_member (idp, "name", "OpenMeet");
   json_array_add_object_element (idps, idp);
   json_object_set_array_member (sso, "identity_providers", idps);
+  if (om_hs_oauth_enabled (req->hs))
+    {
+      /* MSC3824: SSO stays for old clients, OAuth-aware ones use the
+       * authorization server; no password login here. */
+      json_object_set_boolean_member (sso, "oauth_aware_preferred", TRUE);
+      json_object_set_boolean_member (sso, "org.matrix.msc3824.delegated_oidc_compatibility", TRUE);
+    }
   json_array_add_object_element (flows, sso);
-  for (guint i = 0; i < G_N_ELEMENTS (simple); i++)
+  /* Delegated: m.login.token only (simple[0]), for the SSO flow. */
+  for (guint i = 0; i < (om_hs_oauth_enabled (req->hs) ? 1 : G_N_ELEMENTS (simple)); i++)
     {
       JsonObject *f = json_object_new ();
       json_object_set_string_member (f, "type", simple[i]);
@@ -134,6 +142,12 @@ h_login (OmHsRequest *req)
           om_hs_reply_error (req->msg, 403, "M_FORBIDDEN", "Invalid login token");
           return;
         }
+    }
+  else if (g_strcmp0 (type, "m.login.password") == 0 && om_hs_oauth_enabled (req->hs))
+    {
+      om_hs_reply_error (req->msg, 400, "M_UNRECOGNIZED",
+                         "Password login is handled by the authorization server");
+      return;
     }
   else if (g_strcmp0 (type, "m.login.password") != 0)
     {
@@ -1265,6 +1279,7 @@ static const OmHsRoute routes[] = {
   { "PUT",  "sendToDevice/*/*", om_hs_handle_send_to_device, TRUE },
   /* /_matrix/client/v1/ endpoints, see process() */
   { "GET",  "@v1/rooms/*/hierarchy", om_hs_handle_hierarchy, TRUE },
+  { "GET",  "@v1/auth_metadata", om_hs_handle_auth_metadata, FALSE },
 };
 
 static gboolean

@@ -276,6 +276,7 @@ c_stats (OmHs              *hs,
   json_object_set_int_member (out, "sync_requests", (gint64) hs->n_sync_requests);
   json_object_set_int_member (out, "stream", hs->stream);
   json_object_set_int_member (out, "waiting_syncs", g_list_length (hs->waiters));
+  json_object_set_int_member (out, "introspections", (gint64) hs->n_introspections);
   om_hs_reply_object (msg, 200, out);
 }
 

@@ -3,6 +3,7 @@
  * om-test-homeserver [--port N] [--data-dir DIR] [--server-name NAME] [--demo]
  *                    [--oidc-issuer URL --oidc-client-id ID --oidc-client-secret S]
  *                    [--sso-client-whitelist PREFIX]...
+ *                    [--oidc-delegated [--no-stable-auth-metadata]]
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -180,7 +181,15 @@ om_hs_request_auth (OmHsRequest *req)
       om_hs_reply_error (req->msg, 401, "M_MISSING_TOKEN", "Missing access token");
       return FALSE;
     }
-  if (!om_hs_token_lookup (req->hs, token, &req->user_id, &req->device_id, &expired) || expired)
+  if (!om_hs_token_lookup (req->hs, token, &req->user_id, &req->device_id, &expired) &&
+      om_hs_oauth_enabled (req->hs))
+    {
+      /* Not one of ours: the authorization server's (om-hs-oauth.c). */
+      g_clear_pointer (&req->user_id, g_free);
+      g_clear_pointer (&req->device_id, g_free);
+      return om_hs_oauth_authenticate (req, token) == OM_HS_OAUTH_OK;
+    }
+  if (req->user_id == NULL || expired)
     {
       g_autoptr(JsonObject) obj = json_object_new ();
 
@@ -193,6 +202,14 @@ om_hs_request_auth (OmHsRequest *req)
       return FALSE;
     }
   return TRUE;
+}
+
+gboolean
+om_hs_request_is_admin (OmHsRequest *req)
+{
+  if (req->oauth)
+    return req->oauth_admin;
+  return om_hs_user_is_admin (req->hs, req->user_id);
 }
 
 /* A token bucket per user, like Synapse's rc_message; off unless a test
@@ -344,6 +361,20 @@ process (OmHs              *hs,
     routed = om_hs_route_admin (req, path + strlen ("/_synapse/admin/"), &method_ok);
   else if (g_str_has_prefix (path, "/_matrix/client/v3/"))
     routed = om_hs_route_client (req, path + strlen ("/_matrix/client/v3/"), &method_ok);
+  else if (g_str_equal (path, "/_matrix/client/unstable/org.matrix.msc2965/auth_issuer") ||
+           g_str_equal (path, "/_matrix/client/unstable/org.matrix.msc2965/auth_metadata"))
+    {
+      if (!g_str_equal (method, "GET"))
+        {
+          om_hs_reply_error (msg, 405, "M_UNRECOGNIZED", "Unrecognized request");
+          return FALSE;
+        }
+      if (g_str_has_suffix (path, "/auth_issuer"))
+        om_hs_handle_auth_issuer (req);
+      else
+        om_hs_handle_auth_metadata (req);
+      return soup_server_message_get_status (msg) == 0;
+    }
   else if (g_str_equal (path, "/_synapse/client/oidc/callback"))
     {
       om_hs_handle_oidc_callback (req);
@@ -354,6 +385,18 @@ process (OmHs              *hs,
     return soup_server_message_get_status (msg) == 0;
   om_hs_reply_error (msg, method_ok ? 404 : 405, "M_UNRECOGNIZED", "Unrecognized request");
   return FALSE;
+}
+
+void
+om_hs_redispatch (OmHs              *hs,
+                  SoupServerMessage *msg)
+{
+  GUri *uri = soup_server_message_get_uri (msg);
+  const char *q = g_uri_get_query (uri);
+  g_autoptr(GHashTable) query = q ? soup_form_decode (q) : NULL;
+
+  if (!process (hs, msg, g_uri_get_path (uri), query))
+    soup_server_message_unpause (msg);
 }
 
 /* Closes the connection under a request without answering it. */
@@ -543,6 +586,8 @@ main (int    argc,
   g_autofree char *oidc_client_id = NULL;
   g_autofree char *oidc_client_secret = NULL;
   g_auto(GStrv) sso_whitelist = NULL;
+  gboolean oidc_delegated = FALSE;
+  gboolean no_stable_auth_metadata = FALSE;
   OmHs hs_storage = { 0 };
   OmHs *hs = &hs_storage;
   GOptionEntry entries[] = {
@@ -557,6 +602,10 @@ main (int    argc,
       "Our client secret there", "SECRET" },
     { "sso-client-whitelist", 0, 0, G_OPTION_ARG_STRING_ARRAY, &sso_whitelist,
       "redirectUrl prefix that skips the SSO confirmation page (repeatable)", "PREFIX" },
+    { "oidc-delegated", 0, 0, G_OPTION_ARG_NONE, &oidc_delegated,
+      "The OpenID provider is the authorization server (Matrix's OAuth 2.0 API, MSC3861)", NULL },
+    { "no-stable-auth-metadata", 0, 0, G_OPTION_ARG_NONE, &no_stable_auth_metadata,
+      "Serve auth metadata only at the unstable MSC2965 endpoints", NULL },
     { NULL, 0, 0, 0, NULL, NULL, NULL },
   };
   guint sigterm, sigint;
@@ -572,6 +621,11 @@ main (int    argc,
   if (oidc_issuer && oidc_client_id == NULL)
     {
       g_printerr ("om-test-homeserver: --oidc-issuer needs --oidc-client-id\n");
+      return 2;
+    }
+  if (oidc_delegated && oidc_issuer == NULL)
+    {
+      g_printerr ("om-test-homeserver: --oidc-delegated needs --oidc-issuer\n");
       return 2;
     }
 
@@ -590,6 +644,9 @@ main (int    argc,
   hs->demo = demo;
   hs->sso = om_hs_sso_new (oidc_issuer, oidc_client_id, oidc_client_secret,
                            (const char * const *) sso_whitelist);
+  if (oidc_delegated)
+    hs->oauth = om_hs_oauth_new (oidc_issuer, oidc_client_id, oidc_client_secret,
+                                 !no_stable_auth_metadata);
 
   hs->server = soup_server_new ("server-header", "om-test-homeserver/" PACKAGE_VERSION_STRING, NULL);
   soup_server_add_handler (hs->server, NULL, server_cb, hs, NULL);
@@ -633,6 +690,7 @@ main (int    argc,
   om_hs_typing_clear_all (hs);
   soup_server_disconnect (hs->server);
   g_clear_pointer (&hs->sso, om_hs_sso_free);
+  g_clear_pointer (&hs->oauth, om_hs_oauth_free);
   g_clear_object (&hs->server);
   if (hs->notify_idle)
     g_source_remove (hs->notify_idle);

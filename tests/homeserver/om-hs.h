@@ -18,6 +18,7 @@ G_BEGIN_DECLS
 
 typedef struct _OmHs OmHs;
 typedef struct _OmHsSso OmHsSso;
+typedef struct _OmHsOAuth OmHsOAuth;
 
 typedef struct
 {
@@ -52,6 +53,8 @@ typedef struct
   GHashTable        *query;        /* owned, may be NULL */
   char              *user_id;      /* owned, set once authenticated */
   char              *device_id;    /* owned */
+  gboolean           oauth;        /* authenticated by token introspection */
+  gboolean           oauth_admin;  /* ... with urn:synapse:admin:* */
 } OmHsRequest;
 
 typedef void (*OmHsHandler) (OmHsRequest *req);
@@ -98,6 +101,8 @@ struct _OmHs
   GHashTable  *demo_rooms;     /* room_id set the concierge watches */
   GList       *demo_timers;    /* pending concierge replies */
   OmHsSso     *sso;            /* SSO config, sessions, login tokens (om-hs-sso.c) */
+  OmHsOAuth   *oauth;          /* delegated auth (om-hs-oauth.c), NULL unless --oidc-delegated */
+  guint64      n_introspections;
 };
 
 /* om-hs-main.c: replies and helpers */
@@ -113,6 +118,13 @@ void         om_hs_reply_error       (SoupServerMessage *msg,
                                       const char        *error);
 void         om_hs_reply_empty       (SoupServerMessage *msg);
 gboolean     om_hs_request_auth      (OmHsRequest       *req);
+/* Dispatches a paused request again from the start (after it waited for
+ * something), unpausing it unless it waits again. */
+void         om_hs_redispatch        (OmHs              *hs,
+                                      SoupServerMessage *msg);
+/* Whether the request may use the Synapse admin API: the user's admin flag,
+ * or with delegated auth the urn:synapse:admin:* scope. */
+gboolean     om_hs_request_is_admin  (OmHsRequest       *req);
 JsonObject  *om_hs_request_body      (OmHsRequest       *req);
 const char  *om_hs_query             (OmHsRequest       *req,
                                       const char        *key);
@@ -493,6 +505,26 @@ char        *om_hs_login_token_create (OmHs             *hs,
  * the token is spent either way. */
 char        *om_hs_login_token_consume (OmHs            *hs,
                                       const char        *token);
+
+/* om-hs-oauth.c: delegated authentication (MSC3861) */
+typedef enum
+{
+  OM_HS_OAUTH_OK,        /* req->user_id, device_id, oauth, oauth_admin set */
+  OM_HS_OAUTH_REFUSED,   /* answered with the error */
+  OM_HS_OAUTH_PENDING,   /* paused; dispatched again once introspected */
+} OmHsOAuthResult;
+
+OmHsOAuth   *om_hs_oauth_new         (const char        *issuer,
+                                      const char        *client_id,
+                                      const char        *client_secret,
+                                      gboolean           stable_metadata);
+void         om_hs_oauth_free        (OmHsOAuth         *oauth);
+gboolean     om_hs_oauth_enabled     (OmHs              *hs);
+/* Checks @token (not one of ours) by introspection at the provider. */
+OmHsOAuthResult om_hs_oauth_authenticate (OmHsRequest   *req,
+                                      const char        *token);
+void         om_hs_handle_auth_metadata (OmHsRequest    *req);
+void         om_hs_handle_auth_issuer (OmHsRequest      *req);
 
 /* Timings for the delivery benchmark (GET /_test/timings), on the
  * monotonic clock, so a client process on this machine can compare. */

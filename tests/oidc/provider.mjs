@@ -6,11 +6,15 @@
 // native OIDC clients can register dynamically.
 //
 //   node provider.mjs [--port N] [--client-id ID] [--client-secret S]
-//                     [--redirect-uri URI]...
+//                     [--redirect-uri URI]... [--access-token-ttl SECONDS]
+//                     [--matrix-scopes stable|unstable]
+//                     [--advertise-matrix-scopes yes|no]
 //
-// Options fall back to OM_OIDC_PORT, OM_OIDC_CLIENT_ID, OM_OIDC_CLIENT_SECRET
-// and OM_OIDC_REDIRECT_URIS (space-separated).  Port 0 (the default) picks a
-// free one.  When listening it prints exactly one line on stdout:
+// Options fall back to OM_OIDC_PORT, OM_OIDC_CLIENT_ID, OM_OIDC_CLIENT_SECRET,
+// OM_OIDC_REDIRECT_URIS (space-separated), OM_OIDC_ACCESS_TOKEN_TTL,
+// OM_OIDC_MATRIX_SCOPES and OM_OIDC_ADVERTISE_MATRIX_SCOPES.  Port 0 (the
+// default) picks a free one.  When listening it prints exactly one line on
+// stdout:
 //   OM_TEST_OIDC_LISTENING http://127.0.0.1:<port>
 // SIGTERM/SIGINT exit.  Everything is in memory.
 //
@@ -19,13 +23,27 @@
 // (POST prompt=consent), the same shapes as oidc-provider's dev interactions,
 // so a scripted HTTP client can submit them.
 //
+// Matrix's OAuth 2.0 API (MSC3861 "next-generation auth"): the scopes
+// urn:matrix:client:api:*, urn:matrix:client:device:<ID> (exactly one, ID of
+// 10+ characters from [A-Za-z0-9-]) and urn:synapse:admin:*, and the
+// unstable urn:matrix:org.matrix.msc2967.client:{api:*,device:<ID>}, belong
+// to one resource server, MATRIX_RESOURCE, which every request carrying
+// such a scope gets by default (clients need not send `resource`).  Its
+// access tokens are opaque; introspection adds `username` (the account's
+// matrix_handle).  With --matrix-scopes unstable the stable names are
+// refused with invalid_scope.  Refresh tokens rotate on every use.
+//
+// Test control (no auth): GET /_test/stats, POST /_test/revoke_all?sub=ID
+// (every token of that account is revoked).  GET /account is the account
+// management page (account_management_uri in discovery).
+//
 // SPDX-License-Identifier: GPL-3.0-or-later
 
 import { generateKeyPairSync } from 'node:crypto';
 import * as http from 'node:http';
 import { parseArgs } from 'node:util';
 
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 
 const USERS = {
   alice: {
@@ -64,8 +82,108 @@ const { values: opts } = parseArgs({
     'client-id': { type: 'string', default: process.env.OM_OIDC_CLIENT_ID || 'matrix_synapse' },
     'client-secret': { type: 'string', default: process.env.OM_OIDC_CLIENT_SECRET || 'om-test-secret' },
     'redirect-uri': { type: 'string', multiple: true, default: [] },
+    'access-token-ttl': { type: 'string', default: process.env.OM_OIDC_ACCESS_TOKEN_TTL || '300' },
+    'matrix-scopes': { type: 'string', default: process.env.OM_OIDC_MATRIX_SCOPES || 'stable' },
+    'advertise-matrix-scopes': {
+      type: 'string', default: process.env.OM_OIDC_ADVERTISE_MATRIX_SCOPES || 'yes',
+    },
   },
 });
+
+const accessTokenTtl = Number(opts['access-token-ttl']);
+if (!Number.isInteger(accessTokenTtl) || accessTokenTtl <= 0) {
+  throw new Error('--access-token-ttl must be a positive integer');
+}
+if (!['stable', 'unstable'].includes(opts['matrix-scopes'])) {
+  throw new Error('--matrix-scopes must be stable or unstable');
+}
+if (!['yes', 'no'].includes(opts['advertise-matrix-scopes'])) {
+  throw new Error('--advertise-matrix-scopes must be yes or no');
+}
+const unstableOnly = opts['matrix-scopes'] === 'unstable';
+const advertiseMatrixScopes = opts['advertise-matrix-scopes'] === 'yes';
+
+// Matrix scopes (MSC2967), all served by one resource server.
+const MATRIX_RESOURCE = 'urn:matrix:homeserver';
+const STABLE_API = 'urn:matrix:client:api:*';
+const STABLE_DEVICE = 'urn:matrix:client:device:';
+const UNSTABLE_API = 'urn:matrix:org.matrix.msc2967.client:api:*';
+const UNSTABLE_DEVICE = 'urn:matrix:org.matrix.msc2967.client:device:';
+const SYNAPSE_ADMIN = 'urn:synapse:admin:*';
+const STATIC_MATRIX_SCOPES = unstableOnly
+  ? [UNSTABLE_API, SYNAPSE_ADMIN]
+  : [STABLE_API, UNSTABLE_API, SYNAPSE_ADMIN];
+const DEVICE_PREFIXES = unstableOnly ? [UNSTABLE_DEVICE] : [STABLE_DEVICE, UNSTABLE_DEVICE];
+const DEVICE_ID = /^[A-Za-z0-9-]{10,}$/;
+
+function isMatrixScope(scope) {
+  return scope.startsWith('urn:matrix:') || scope.startsWith('urn:synapse:');
+}
+
+function devicePrefixOf(scope) {
+  return [STABLE_DEVICE, UNSTABLE_DEVICE].find((p) => scope.startsWith(p));
+}
+
+// The Matrix scopes of a request; throws invalid_scope for ones we refuse
+// (stable names in unstable mode, a malformed or second device scope, an
+// unknown urn:matrix: scope).
+function checkMatrixScopes(scopeParam) {
+  const requested = String(scopeParam || '').split(' ').filter(isMatrixScope);
+  const devices = [];
+  for (const scope of requested) {
+    const prefix = devicePrefixOf(scope);
+    if (prefix) {
+      if (!DEVICE_PREFIXES.includes(prefix)) {
+        throw new errors.InvalidScope('requested scope is not supported', scope);
+      }
+      if (!DEVICE_ID.test(scope.slice(prefix.length))) {
+        throw new errors.InvalidScope('the device ID must be 10 or more characters from [A-Za-z0-9-]', scope);
+      }
+      devices.push(scope);
+    } else if (!STATIC_MATRIX_SCOPES.includes(scope)) {
+      throw new errors.InvalidScope('requested scope is not supported', scope);
+    }
+  }
+  if (new Set(devices).size > 1) {
+    throw new errors.InvalidScope('only one device scope may be requested', devices.join(' '));
+  }
+  return requested;
+}
+
+// Device scopes whatever stage of a flow we are in: the request, or the
+// code, device code, refresh token or grant it continues.
+function deviceScopesInContext(ctx) {
+  const sources = [ctx.oidc.params?.scope];
+  const { entities } = ctx.oidc;
+  for (const kind of ['AuthorizationCode', 'DeviceCode', 'RefreshToken', 'RotatedRefreshToken']) {
+    sources.push(entities[kind]?.scope);
+  }
+  sources.push(entities.Grant?.getResourceScopeEncountered?.(MATRIX_RESOURCE));
+  const found = new Set();
+  for (const source of sources) {
+    for (const scope of String(source || '').split(' ')) {
+      const prefix = devicePrefixOf(scope);
+      if (prefix && DEVICE_PREFIXES.includes(prefix) && DEVICE_ID.test(scope.slice(prefix.length))) {
+        found.add(scope);
+      }
+    }
+  }
+  return [...found];
+}
+
+// What /_test/stats reports.
+const stats = {
+  grants: {
+    authorization_code: 0,
+    refresh_token: 0,
+    'urn:ietf:params:oauth:grant-type:device_code': 0,
+  },
+  revocations: 0,
+  registrations: 0,
+  introspections: 0,
+};
+// accountId -> Set of grant IDs that issued tokens (for /_test/revoke_all).
+const grantsByAccount = new Map();
 
 let redirectUris = opts['redirect-uri'];
 if (redirectUris.length === 0) {
@@ -107,6 +225,44 @@ function consentPage(uid, clientName, scopes) {
 <button type="submit">Continue</button>
 </form>
 <form method="post" action="/interaction/${esc(uid)}/abort"><button type="submit">Cancel</button></form>`);
+}
+
+function deviceInputPage(ctx, form, _out, err) {
+  let title = 'Connect a device';
+  let msg = '<p>Enter the code shown on your device.</p>';
+  if (err?.name === 'AbortedError') {
+    title = 'Sign-in aborted';
+    msg = '<p class="aborted">The sign-in request was aborted. You can close this page.</p>';
+  } else if (err && (err.userCode || err.name === 'NoCodeError' || err.name === 'NotFoundError')) {
+    msg = '<p class="error">The code you entered is incorrect. Try again.</p>';
+  } else if (err) {
+    msg = `<p class="error">${esc(err.error_description || err.message || 'There was an error processing your request.')}</p>`;
+  }
+  ctx.type = 'html';
+  ctx.body = page(title, `${msg}
+${form}
+<button type="submit" form="op.deviceInputForm">Continue</button>`);
+}
+
+function deviceConfirmPage(ctx, form, client, _deviceInfo, userCode) {
+  ctx.type = 'html';
+  ctx.body = page('Confirm device', `<p>${esc(client.clientName || client.clientId)} wants to sign in.
+Check that your device shows the code <code>${esc(userCode)}</code>.</p>
+${form}
+<button type="submit" form="op.deviceConfirmForm">Continue</button>
+<button type="submit" form="op.deviceConfirmForm" name="abort" value="yes">Abort</button>`);
+}
+
+function deviceSuccessPage(ctx) {
+  ctx.type = 'html';
+  ctx.body = page('Device connected', `<p class="success">${esc(ctx.oidc.client.clientName || ctx.oidc.client.clientId)}
+is signed in. You can close this page.</p>`);
+}
+
+function accountPage() {
+  return page('OpenMeet account', `<p>Manage your OpenMeet account: profile, sessions and devices.</p>
+<ul><li><a href="/account?action=org.matrix.profile">Profile</a></li>
+<li><a href="/account?action=org.matrix.sessions_list">Sessions</a></li></ul>`);
 }
 
 async function readForm(req) {
@@ -186,6 +342,53 @@ function interactions(provider) {
   };
 }
 
+// /_test/ endpoints, /account, and the counters of /_test/stats.
+function testControl(provider, issuer) {
+  return async (ctx, next) => {
+    if (ctx.path === '/_test/stats' && ctx.method === 'GET') {
+      ctx.set('cache-control', 'no-store');
+      ctx.body = stats;
+      return;
+    }
+    if (ctx.path === '/_test/revoke_all' && ctx.method === 'POST') {
+      const sub = ctx.query.sub;
+      if (typeof sub !== 'string' || !sub) ctx.throw(400, 'sub missing');
+      const grants = [...(grantsByAccount.get(sub) || [])];
+      await Promise.all(grants.map((grantId) => Promise.all([
+        provider.AccessToken.revokeByGrantId(grantId),
+        provider.RefreshToken.revokeByGrantId(grantId),
+        provider.AuthorizationCode.revokeByGrantId(grantId),
+        provider.DeviceCode.revokeByGrantId(grantId),
+        provider.Grant.adapter.destroy(grantId),
+      ])));
+      grantsByAccount.delete(sub);
+      ctx.body = { revoked_grants: grants.length };
+      return;
+    }
+    if (ctx.path === '/account' && ctx.method === 'GET') {
+      ctx.type = 'html';
+      ctx.body = accountPage();
+      return;
+    }
+    await next();
+    if (ctx.path === '/.well-known/openid-configuration' && ctx.status === 200 && ctx.body) {
+      const meta = ctx.body;
+      if (advertiseMatrixScopes) {
+        meta.scopes_supported = [...meta.scopes_supported, ...STATIC_MATRIX_SCOPES, ...DEVICE_PREFIXES];
+      }
+      meta.account_management_uri = `${issuer}/account`;
+      meta.account_management_actions_supported = [
+        'org.matrix.profile', 'org.matrix.sessions_list', 'org.matrix.session_view',
+        'org.matrix.session_end', 'org.matrix.account_deactivate', 'org.matrix.cross_signing_reset',
+      ];
+    } else if (ctx.path === '/token/introspection' && ctx.status === 200) {
+      stats.introspections += 1;
+    } else if (ctx.path === '/token/revocation' && ctx.status === 200) {
+      stats.revocations += 1;
+    }
+  };
+}
+
 const server = http.createServer();
 server.listen(Number(opts.port), '127.0.0.1', () => {
   const issuer = `http://127.0.0.1:${server.address().port}`;
@@ -210,6 +413,14 @@ server.listen(Number(opts.port), '127.0.0.1', () => {
       email: ['email', 'email_verified'],
     },
     scopes: ['openid', 'offline_access', 'profile', 'email'],
+    // Native Matrix clients ask for no offline_access: their tokens must
+    // outlive the browser session all the same.
+    expiresWithSession: async () => false,
+    rotateRefreshToken: () => true,
+    extraTokenClaims: async (_ctx, token) => {
+      if (token.kind !== 'AccessToken' || !Object.hasOwn(USERS, token.accountId)) return undefined;
+      return { username: USERS[token.accountId].claims.matrix_handle };
+    },
     findAccount: async (_ctx, sub) => {
       if (!Object.hasOwn(USERS, sub)) return undefined;
       return {
@@ -220,20 +431,62 @@ server.listen(Number(opts.port), '127.0.0.1', () => {
     features: {
       devInteractions: { enabled: false },
       registration: { enabled: true },
-      deviceFlow: { enabled: true },
+      deviceFlow: {
+        enabled: true,
+        userCodeInputSource: deviceInputPage,
+        userCodeConfirmSource: deviceConfirmPage,
+        successSource: deviceSuccessPage,
+      },
+      resourceIndicators: {
+        enabled: true,
+        // Requests with a Matrix scope get the homeserver as their resource.
+        defaultResource: async (ctx, _client, oneOf) => {
+          if (oneOf) return oneOf.includes(MATRIX_RESOURCE) ? MATRIX_RESOURCE : oneOf[0];
+          const scopes = String(ctx.oidc.params?.scope || '').split(' ');
+          return scopes.some(isMatrixScope) ? MATRIX_RESOURCE : undefined;
+        },
+        useGrantedResource: async () => true,
+        getResourceServerInfo: async (ctx, identifier) => {
+          if (identifier !== MATRIX_RESOURCE) throw new errors.InvalidTarget();
+          checkMatrixScopes(ctx.oidc.params?.scope);
+          return {
+            scope: [...STATIC_MATRIX_SCOPES, ...deviceScopesInContext(ctx)].join(' '),
+            audience: MATRIX_RESOURCE,
+            accessTokenFormat: 'opaque',
+            accessTokenTTL: accessTokenTtl,
+          };
+        },
+      },
       introspection: { enabled: true },
       revocation: { enabled: true },
       rpInitiatedLogout: { enabled: true },
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    // Errors that cannot go back to the client (e.g. an unregistered
+    // redirect_uri), as a plain page.
+    renderError: async (ctx, out) => {
+      ctx.type = 'html';
+      ctx.body = page('Error', `<p class="error"><code>${esc(out.error)}</code>: ${esc(out.error_description || '')}</p>`);
+    },
     // Refresh tokens for every client allowed the grant, with or without
     // offline_access (as Matrix's OAuth 2.0 API expects).
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
-    ttl: { AccessToken: 300, AuthorizationCode: 120, DeviceCode: 600, RefreshToken: 86400, IdToken: 300 },
+    ttl: { AccessToken: accessTokenTtl, AuthorizationCode: 120, DeviceCode: 600, RefreshToken: 86400, IdToken: 300 },
   });
+  provider.use(testControl(provider, issuer));
   provider.use(interactions(provider));
   provider.on('server_error', (_ctx, err) => console.error('oidc-provider server_error:', err));
+  provider.on('grant.success', (ctx) => {
+    const gty = ctx.oidc.params?.grant_type;
+    if (Object.hasOwn(stats.grants, gty)) stats.grants[gty] += 1;
+    const grant = ctx.oidc.entities.Grant;
+    if (grant?.accountId) {
+      if (!grantsByAccount.has(grant.accountId)) grantsByAccount.set(grant.accountId, new Set());
+      grantsByAccount.get(grant.accountId).add(grant.jti);
+    }
+  });
+  provider.on('registration_create.success', () => { stats.registrations += 1; });
   server.on('request', provider.callback());
   process.stdout.write(`OM_TEST_OIDC_LISTENING ${issuer}\n`);
 });

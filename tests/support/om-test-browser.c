@@ -168,3 +168,95 @@ om_test_browser_walk (OmTestBrowser *b,
   g_error ("too many hops from %s", url);
   return NULL;
 }
+
+/* The page's hidden inputs as a urlencoded form (owned). */
+static char *
+hidden_form (const char *html)
+{
+  g_autoptr(GRegex) re = g_regex_new ("<input type=\"hidden\" name=\"([^\"]+)\" value=\"([^\"]*)\"", 0, 0, NULL);
+  g_autoptr(GMatchInfo) info = NULL;
+  g_autoptr(GString) form = g_string_new (NULL);
+
+  g_regex_match (re, html, 0, &info);
+  while (g_match_info_matches (info))
+    {
+      g_autofree char *name = g_match_info_fetch (info, 1);
+      g_autofree char *raw = g_match_info_fetch (info, 2);
+      g_auto(GStrv) parts = g_strsplit (raw, "&amp;", -1);
+      g_autofree char *value = g_strjoinv ("&", parts);
+      g_autofree char *n = g_uri_escape_string (name, NULL, FALSE);
+      g_autofree char *v = g_uri_escape_string (value, NULL, FALSE);
+
+      g_string_append_printf (form, "%s%s=%s", form->len ? "&" : "", n, v);
+      g_match_info_next (info, NULL);
+    }
+  return g_string_free (g_steal_pointer (&form), FALSE);
+}
+
+gboolean
+om_test_browser_device_approve (OmTestBrowser *b,
+                                const char    *verification_uri_complete,
+                                const char    *login,
+                                const char    *password,
+                                gboolean       deny)
+{
+  g_autofree char *current = g_strdup (verification_uri_complete);
+
+  b->saw_login = b->saw_consent = b->saw_confirmation = b->saw_new_user = FALSE;
+  om_test_browser_go (b, current, NULL);
+  for (guint hop = 0; hop < 20; hop++)
+    {
+      g_autofree char *action = NULL;
+      g_autofree char *next = NULL;
+      g_autofree char *form = NULL;
+
+      if (b->status >= 300 && b->status < 400)
+        {
+          g_assert_nonnull (b->location);
+          g_free (current);
+          current = g_strdup (b->location);
+          om_test_browser_go (b, current, NULL);
+          continue;
+        }
+      if (b->status == 401 && strstr (b->body->str, "name=\"prompt\" value=\"login\""))
+        return FALSE;   /* wrong password */
+      if (strstr (b->body->str, "<h2>Device connected</h2>"))
+        return !deny;
+      if (strstr (b->body->str, "<h2>Sign-in aborted</h2>"))
+        return deny;
+      g_assert_cmpuint (b->status, ==, 200);
+      action = om_test_browser_match (b->body->str, "<form[^>]* method=\"post\" action=\"([^\"]+)\"");
+      if (action == NULL)
+        g_error ("unexpected page at %s: %s", current, b->body->str);
+      next = resolve (current, action);
+      if (strstr (b->body->str, "name=\"prompt\" value=\"login\""))
+        {
+          g_autofree char *u = g_uri_escape_string (login, NULL, FALSE);
+          g_autofree char *p = g_uri_escape_string (password, NULL, FALSE);
+
+          b->saw_login = TRUE;
+          form = g_strdup_printf ("prompt=login&login=%s&password=%s", u, p);
+        }
+      else if (strstr (b->body->str, "name=\"prompt\" value=\"consent\""))
+        {
+          b->saw_consent = TRUE;
+          form = g_strdup ("prompt=consent");
+        }
+      else if (strstr (b->body->str, "id=\"op.deviceConfirmForm\""))
+        {
+          g_autofree char *hidden = hidden_form (b->body->str);
+
+          b->saw_confirmation = TRUE;
+          form = deny ? g_strconcat (hidden, "&abort=yes", NULL) : g_steal_pointer (&hidden);
+        }
+      else if (strstr (b->body->str, "<title>Submitting Callback</title>"))
+        form = hidden_form (b->body->str);   /* the auto-submitting user_code form */
+      else
+        g_error ("unexpected page at %s: %s", current, b->body->str);
+      g_free (current);
+      current = g_steal_pointer (&next);
+      om_test_browser_go (b, current, form);
+    }
+  g_error ("too many hops from %s", verification_uri_complete);
+  return FALSE;
+}

@@ -49,6 +49,18 @@ char        *om_test_browser_walk      (OmTestBrowser      *b,
                                         const char         *password,
                                         const char         *stop_prefix);
 
+/* Walks the provider's device authorization pages (RFC 8628) from
+ * @verification_uri_complete: the code confirmation (aborted there when
+ * @deny), then sign-in as @login and consent.  TRUE when it reached the
+ * success page (for @deny: the "Sign-in aborted" page); FALSE when the
+ * provider refused @password.  saw_confirmation tells the confirmation
+ * page was shown. */
+gboolean     om_test_browser_device_approve (OmTestBrowser *b,
+                                        const char         *verification_uri_complete,
+                                        const char         *login,
+                                        const char         *password,
+                                        gboolean            deny);
+
 /* The first match of @pattern's group 1 in @text (owned), with &amp; undone. */
 char        *om_test_browser_match     (const char         *text,
                                         const char         *pattern);

@@ -971,7 +971,7 @@ read_prefixed_line (int         fd,
 }
 
 OmTestOidc *
-om_test_oidc_start (void)
+om_test_oidc_start_full (const char * const *extra_args)
 {
   const char *env_node = g_getenv ("OM_TEST_NODE");
   const char *env_dir = g_getenv ("OM_TEST_OIDC_DIR");
@@ -1003,11 +1003,17 @@ om_test_oidc_start (void)
   oidc->redirect_uri = g_strdup_printf ("http://127.0.0.1:%u/_synapse/client/oidc/callback",
                                         oidc->hs_port);
   {
-    const char *argv[] = { node, script, "--port", "0", "--client-id", oidc->client_id,
+    const char *base[] = { node, script, "--port", "0", "--client-id", oidc->client_id,
                            "--client-secret", oidc->client_secret, "--redirect-uri",
-                           oidc->redirect_uri, NULL };
+                           oidc->redirect_uri };
+    g_autoptr(GPtrArray) argv = g_ptr_array_new ();
 
-    if (!g_spawn_async_with_pipes (dir, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
+    for (guint i = 0; i < G_N_ELEMENTS (base); i++)
+      g_ptr_array_add (argv, (gpointer) base[i]);
+    for (guint i = 0; extra_args && extra_args[i]; i++)
+      g_ptr_array_add (argv, (gpointer) extra_args[i]);
+    g_ptr_array_add (argv, NULL);
+    if (!g_spawn_async_with_pipes (dir, (char **) argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
                                    child_setup, NULL, &oidc->pid, NULL, &oidc->stdout_fd, NULL,
                                    &error))
       g_error ("cannot start %s: %s", script, error->message);
@@ -1016,6 +1022,12 @@ om_test_oidc_start (void)
   if (oidc->issuer == NULL)
     g_error ("the OpenID provider (%s) did not report listening within 30 s", script);
   return oidc;
+}
+
+OmTestOidc *
+om_test_oidc_start (void)
+{
+  return om_test_oidc_start_full (NULL);
 }
 
 void
@@ -1091,4 +1103,102 @@ om_test_hs_start_with_oidc (OmTestOidc         *oidc,
     g_ptr_array_add (args, g_strdup (extra_args[i]));
   g_ptr_array_add (args, NULL);
   return om_test_hs_start ((const char * const *) args->pdata);
+}
+
+OmTestHs *
+om_test_hs_start_delegated (OmTestOidc         *oidc,
+                            const char * const *extra_args)
+{
+  g_autoptr(GPtrArray) args = g_ptr_array_new ();
+
+  g_ptr_array_add (args, (gpointer) "--oidc-delegated");
+  for (guint i = 0; extra_args && extra_args[i]; i++)
+    g_ptr_array_add (args, (gpointer) extra_args[i]);
+  g_ptr_array_add (args, NULL);
+  return om_test_hs_start_with_oidc (oidc, (const char * const *) args->pdata);
+}
+
+JsonNode *
+om_test_http_request (const char         *method,
+                      const char         *url,
+                      const char         *content_type,
+                      const char         *body,
+                      const char * const *headers,
+                      guint              *out_status,
+                      char              **out_raw_body)
+{
+  static gsize curl_ready = 0;
+  g_autoptr(GString) answer = g_string_new (NULL);
+  g_autofree char *type_header = NULL;
+  struct curl_slist *list = NULL;
+  JsonNode *node = NULL;
+  long status = 0;
+  CURL *curl;
+  CURLcode rc;
+
+  if (g_once_init_enter (&curl_ready))
+    {
+      curl_global_init (CURL_GLOBAL_DEFAULT);
+      g_once_init_leave (&curl_ready, 1);
+    }
+  curl = curl_easy_init ();
+  curl_easy_setopt (curl, CURLOPT_URL, url);
+  curl_easy_setopt (curl, CURLOPT_CUSTOMREQUEST, method);
+  curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, write_cb);
+  curl_easy_setopt (curl, CURLOPT_WRITEDATA, answer);
+  curl_easy_setopt (curl, CURLOPT_TIMEOUT, 60L);
+  curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt (curl, CURLOPT_NOPROXY, "*");
+  for (guint i = 0; headers && headers[i]; i++)
+    list = curl_slist_append (list, headers[i]);
+  if (body)
+    {
+      type_header = g_strdup_printf ("Content-Type: %s", content_type ? content_type : "application/json");
+      list = curl_slist_append (list, type_header);
+      curl_easy_setopt (curl, CURLOPT_POSTFIELDS, body);
+      curl_easy_setopt (curl, CURLOPT_POSTFIELDSIZE, (long) strlen (body));
+    }
+  else if (g_str_equal (method, "POST") || g_str_equal (method, "PUT"))
+    {
+      curl_easy_setopt (curl, CURLOPT_POSTFIELDS, "");
+      curl_easy_setopt (curl, CURLOPT_POSTFIELDSIZE, 0L);
+    }
+  curl_easy_setopt (curl, CURLOPT_HTTPHEADER, list);
+  rc = curl_easy_perform (curl);
+  if (rc == CURLE_OK)
+    curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_cleanup (curl);
+  curl_slist_free_all (list);
+  if (out_status)
+    *out_status = (guint) status;
+  if (out_raw_body)
+    *out_raw_body = rc == CURLE_OK ? g_strdup (answer->str) : NULL;
+  if (rc == CURLE_OK && answer->len > 0)
+    node = json_from_string (answer->str, NULL);
+  return node;
+}
+
+JsonNode *
+om_test_oidc_stats (OmTestOidc *oidc)
+{
+  g_autofree char *url = g_strconcat (oidc->issuer, "/_test/stats", NULL);
+  guint status = 0;
+  JsonNode *node = om_test_http_request ("GET", url, NULL, NULL, NULL, &status, NULL);
+
+  if (status != 200 || node == NULL)
+    g_error ("GET %s failed with HTTP %u", url, status);
+  return node;
+}
+
+void
+om_test_oidc_revoke_all (OmTestOidc *oidc,
+                         const char *sub)
+{
+  g_autofree char *escaped = g_uri_escape_string (sub, NULL, FALSE);
+  g_autofree char *url = g_strdup_printf ("%s/_test/revoke_all?sub=%s", oidc->issuer, escaped);
+  guint status = 0;
+  g_autoptr(JsonNode) node = om_test_http_request ("POST", url, NULL, NULL, NULL, &status, NULL);
+
+  if (status != 200)
+    g_error ("POST %s failed with HTTP %u", url, status);
 }

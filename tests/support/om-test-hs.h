@@ -140,6 +140,10 @@ typedef struct _OmTestOidc OmTestOidc;
 /* Starts the provider; NULL after g_test_skip() when node or
  * tests/oidc/node_modules is missing (run `npm ci --prefix tests/oidc`). */
 OmTestOidc  *om_test_oidc_start        (void);
+/* The same with @extra_args (NULL-terminated, may be NULL) passed on to
+ * provider.mjs, e.g. { "--access-token-ttl", "4", NULL } or
+ * { "--matrix-scopes", "unstable", NULL }. */
+OmTestOidc  *om_test_oidc_start_full   (const char * const *extra_args);
 void         om_test_oidc_free         (OmTestOidc         *oidc);
 /* "http://127.0.0.1:<port>" */
 const char  *om_test_oidc_get_issuer   (OmTestOidc         *oidc);
@@ -154,5 +158,33 @@ const char  *om_test_oidc_get_redirect_uri (OmTestOidc     *oidc);
  * homeserver per provider. */
 OmTestHs    *om_test_hs_start_with_oidc (OmTestOidc        *oidc,
                                         const char * const *extra_args);
+
+/* Starts a homeserver whose authorization server is @oidc (Matrix's OAuth
+ * 2.0 API: --oidc-delegated, introspecting with the static client), plus
+ * @extra_args (e.g. { "--no-stable-auth-metadata", NULL }). */
+OmTestHs    *om_test_hs_start_delegated (OmTestOidc        *oidc,
+                                        const char * const *extra_args);
+
+/* The provider's counters (GET /_test/stats, owned):
+ * {"grants":{"authorization_code":N,"refresh_token":N,
+ *  "urn:ietf:params:oauth:grant-type:device_code":N},"revocations":N,
+ *  "registrations":N,"introspections":N}. */
+JsonNode    *om_test_oidc_stats        (OmTestOidc         *oidc);
+/* Revokes every access and refresh token of the account @sub ("alice"). */
+void         om_test_oidc_revoke_all   (OmTestOidc         *oidc,
+                                        const char         *sub);
+
+/* A blocking request to any URL (no proxy).  @body (may be NULL) is sent
+ * as @content_type (NULL = application/json); @headers is NULL or a
+ * NULL-terminated list of extra "Name: value" lines.  Returns the parsed
+ * JSON body (NULL if empty or not JSON), the status (0 when the connection
+ * failed) and, if @out_raw_body, the raw body. */
+JsonNode    *om_test_http_request      (const char         *method,
+                                        const char         *url,
+                                        const char         *content_type,
+                                        const char         *body,
+                                        const char * const *headers,
+                                        guint              *out_status,
+                                        char              **out_raw_body);
 
 G_END_DECLS
