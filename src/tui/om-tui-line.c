@@ -11,10 +11,13 @@
 #include <gio/gunixinputstream.h>
 #include <glib-unix.h>
 #include <stdio.h>
+#include <sys/ioctl.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "om-discovery.h"
+#include "om-error.h"
+#include "om-oauth.h"
 #include "om-event.h"
 #include "om-http.h"
 #include "om-outbox.h"
@@ -24,6 +27,7 @@
 #include "om-sso.h"
 #include "om-timeline.h"
 #include "om-tui-line.h"
+#include "om-tui-qr.h"
 #include "om-tui-text.h"
 
 /* How long to wait for unsent messages when input ends. */
@@ -46,7 +50,15 @@ typedef struct {
   gboolean          reading;          /* a line read is pending */
   gboolean          awaiting_paste;   /* lines are pasted SSO URLs */
   guint             drain_id;
+  gboolean          signed_in_once;   /* signals are connected, sync started once */
+  guint             discover_failures;
 } LineClient;
+
+static void choose_sign_in (LineClient *client);
+static void sign_in_with_sso (LineClient *client);
+static void sign_in_with_password (LineClient *client);
+static void sign_in_with_oidc (LineClient    *client,
+                               OmOAuthServer *server);
 
 static void read_next_line (LineClient *client);
 static gboolean handle_pasted_url (LineClient *client,
@@ -467,7 +479,24 @@ signed_out_cb (OmSession    *session,
                const GError *error,
                LineClient   *client)
 {
-  say ("!! signed out by the server: %s", error->message);
+  g_autofree char *clean = om_tui_sanitize (error->message, " ");
+
+  /* A soft logout keeps this device and what it stored: sign in again,
+   * the way this run signed in. */
+  if (om_error_is_soft_logout (error))
+    {
+      say ("!! the sign-in expired (%s); signing in again", clean);
+      if (client->options->user == NULL)
+        client->options->user = g_strdup (om_session_get_user_id (session));
+      if (client->options->homeserver == NULL)
+        client->options->homeserver = g_strdup (om_session_get_homeserver (session));
+      if (client->options->sso)
+        sign_in_with_sso (client);
+      else
+        choose_sign_in (client);
+      return;
+    }
+  say ("!! signed out by the server: %s", clean);
   quit (client, 1);
 }
 
@@ -490,6 +519,13 @@ state_cb (OmSession  *session,
 static void
 signed_in (LineClient *client)
 {
+  if (client->signed_in_once)
+    {
+      /* Signed in again after a soft logout: the rest is wired up. */
+      om_session_start (client->session);
+      return;
+    }
+  client->signed_in_once = TRUE;
   /* Rooms restored from the store can be shown at once: the first sync
    * from a stored position may be a long-poll that only ends with news. */
   if (g_list_model_get_n_items (G_LIST_MODEL (om_session_get_room_list (client->session))) > 0)
@@ -530,8 +566,10 @@ login_cb (GObject      *source,
   g_autoptr(GError) error = NULL;
   gboolean ok;
 
-  /* The password has done its work; do not keep it around. */
-  memset (client->options->password, 0, strlen (client->options->password));
+  /* The password has done its work; do not keep it around (signing in
+   * again after a soft logout asks anew). */
+  explicit_bzero (client->options->password, strlen (client->options->password));
+  g_clear_pointer (&client->options->password, g_free);
 
   ok = om_session_login_password_finish (OM_SESSION (source), result, &error);
   login_done (client, ok, error);
@@ -715,6 +753,240 @@ sign_in_with_sso (LineClient *client)
   om_discovery_get_login_flows_async (http, client->cancellable, login_flows_cb, client);
 }
 
+/* ---- native OIDC ---- */
+
+/* Prints @text as a QR code when the terminal is big enough. */
+static void
+print_qr (const char *text)
+{
+  struct winsize ws = { 0 };
+  int columns = 80, rows = 24;
+  g_autofree char *qr = NULL;
+  OmTuiQrStyle style = OM_TUI_QR_UTF8_HALF_BLOCKS;
+
+  if (ioctl (STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 && ws.ws_row > 0)
+    {
+      columns = ws.ws_col;
+      rows = ws.ws_row;
+    }
+  if (!g_get_charset (NULL))
+    style = OM_TUI_QR_ASCII;
+  /* Leave room for the lines around it. */
+  if (!om_tui_qr_fits (text, style, columns, rows - 4))
+    return;
+  qr = om_tui_qr_render (text, style, NULL);
+  if (qr != NULL)
+    {
+      fputs (qr, stdout);
+      fflush (stdout);
+    }
+}
+
+/* No browser here: an SSH session, or no display at all. */
+static gboolean
+is_remote (void)
+{
+  return g_getenv ("SSH_CONNECTION") != NULL || g_getenv ("SSH_TTY") != NULL ||
+         (g_getenv ("DISPLAY") == NULL && g_getenv ("WAYLAND_DISPLAY") == NULL);
+}
+
+static void
+oidc_done_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  LineClient *client = user_data;
+  g_autoptr(GError) error = NULL;
+  gboolean ok;
+
+  if (g_async_result_is_tagged (result, om_session_login_device_async))
+    ok = om_session_login_device_finish (OM_SESSION (source), result, &error);
+  else
+    ok = om_session_login_oauth_finish (OM_SESSION (source), result, &error);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  g_clear_object (&client->sso_listener);
+  login_done (client, ok, error);
+  if (ok && om_session_get_account_management_uri (client->session) != NULL)
+    {
+      g_autofree char *clean = om_tui_sanitize (om_session_get_account_management_uri (client->session), " ");
+
+      say ("-- your account: %s", clean);
+    }
+}
+
+static void
+show_code_cb (const OmOAuthDeviceGrant *grant,
+              gpointer                  user_data)
+{
+  g_autofree char *uri = om_tui_sanitize (grant->verification_uri, " ");
+  g_autofree char *code = om_tui_sanitize (grant->user_code, " ");
+
+  say ("-- to sign in, open %s in a browser on any device and enter the code", uri);
+  say ("   %s", code);
+  if (grant->verification_uri_complete != NULL)
+    {
+      g_autofree char *complete = om_tui_sanitize (grant->verification_uri_complete, " ");
+
+      say ("-- or scan this code with a phone (it opens %s):", complete);
+      print_qr (grant->verification_uri_complete);
+    }
+  say ("-- waiting for the sign-in to be approved…");
+}
+
+static void
+open_uri_cb (const char *uri,
+             gpointer    user_data)
+{
+  g_autofree char *clean = om_tui_sanitize (uri, " ");
+  g_autoptr(GError) error = NULL;
+
+  say ("-- to sign in, open this URL in a browser:");
+  say ("%s", clean);
+  print_qr (uri);
+  if (!is_remote () && !g_app_info_launch_default_for_uri (uri, NULL, &error))
+    g_debug ("Could not open a browser: %s", error->message);
+  say ("-- waiting for the browser…");
+}
+
+static void
+sign_in_with_oidc (LineClient    *client,
+                   OmOAuthServer *server)
+{
+  OmTuiLineOptions *options = client->options;
+  OmSessionSignInFlags flags = options->admin ? OM_SESSION_SIGN_IN_ADMIN : OM_SESSION_SIGN_IN_NONE;
+  gboolean device;
+
+  if (g_strcmp0 (options->oidc_mode, "device") == 0)
+    device = TRUE;
+  else if (g_strcmp0 (options->oidc_mode, "browser") == 0)
+    device = FALSE;
+  else
+    device = is_remote () && (server == NULL || om_oauth_server_supports_device_grant (server));
+
+  say ("-- signing in to %s through its authorization server", options->homeserver);
+  if (device)
+    {
+      om_session_login_device_async (client->session, options->homeserver, server, flags,
+                                     show_code_cb, client, client->cancellable, oidc_done_cb, client);
+      return;
+    }
+
+  {
+    g_autoptr(GError) error = NULL;
+
+    g_clear_object (&client->sso_listener);
+    client->sso_listener = om_sso_listener_new_oauth (&error);
+    if (client->sso_listener == NULL)
+      {
+        g_autofree char *clean = om_tui_sanitize (error->message, " ");
+
+        say ("!! cannot wait for the browser: %s", clean);
+        quit (client, 1);
+        return;
+      }
+  }
+  om_session_login_oauth_async (client->session, options->homeserver, server, client->sso_listener,
+                                flags, open_uri_cb, client, client->cancellable, oidc_done_cb, client);
+}
+
+static void
+discover_cb (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  LineClient *client = user_data;
+  g_autoptr(OmOAuthServer) server = NULL;
+  g_autoptr(GError) error = NULL;
+
+  server = om_oauth_discover_finish (result, &error);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  if (server != NULL)
+    {
+      sign_in_with_oidc (client, server);
+      return;
+    }
+  if (error != NULL && om_error_is_transient (error) && client->discover_failures < 5)
+    {
+      g_autofree char *clean = om_tui_sanitize (error->message, " ");
+
+      client->discover_failures++;
+      say ("-- cannot ask how to sign in yet (%s); trying again", clean);
+      g_timeout_add_once (2000 * client->discover_failures, (GSourceOnceFunc) choose_sign_in, client);
+      return;
+    }
+  if (error != NULL)
+    {
+      g_autofree char *clean = om_tui_sanitize (error->message, " ");
+
+      say ("!! cannot ask how to sign in: %s", clean);
+      quit (client, 1);
+      return;
+    }
+  client->discover_failures = 0;
+  if (client->options->oidc)
+    {
+      say ("!! %s does not offer sign-in through an authorization server", client->options->homeserver);
+      quit (client, 1);
+      return;
+    }
+  sign_in_with_password (client);
+}
+
+/* Without a saved sign-in: the authorization server when the homeserver
+ * delegates sign-in to one (native OIDC is preferred then), else the
+ * password. */
+static void
+choose_sign_in (LineClient *client)
+{
+  g_autoptr(OmHttp) http = NULL;
+
+  if (client->options->homeserver == NULL)
+    {
+      sign_in_with_password (client);  /* says what is missing */
+      return;
+    }
+  http = om_http_new (client->options->homeserver);
+  om_oauth_discover_async (http, client->cancellable, discover_cb, client);
+}
+
+/* ---- an access token in hand (admins) ---- */
+
+static void
+access_token_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  LineClient *client = user_data;
+  g_autoptr(GError) error = NULL;
+  gboolean ok;
+
+  ok = om_session_login_access_token_finish (OM_SESSION (source), result, &error);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  login_done (client, ok, error);
+}
+
+static void
+sign_in_with_access_token (LineClient *client)
+{
+  OmTuiLineOptions *options = client->options;
+
+  if (options->homeserver == NULL)
+    {
+      fprintf (stderr, "openmeet-tui: a homeserver is needed "
+                       "(--homeserver URL, or OPENMEET_HOMESERVER)\n");
+      quit (client, 2);
+      return;
+    }
+  say ("-- signing in to %s with an access token", options->homeserver);
+  om_session_login_access_token_async (client->session, options->homeserver, options->access_token,
+                                       client->cancellable, access_token_cb, client);
+  /* The session has it now; this copy goes. */
+  explicit_bzero (options->access_token, strlen (options->access_token));
+}
+
 static void
 sign_in_with_password (LineClient *client)
 {
@@ -762,7 +1034,7 @@ restore_cb (GObject      *source,
       g_autofree char *clean = om_tui_sanitize (error->message, " ");
       say ("!! could not use the saved sign-in: %s", clean);
     }
-  sign_in_with_password (client);
+  choose_sign_in (client);
 }
 
 /* From the loop, so that a failure can quit it. */
@@ -772,14 +1044,18 @@ start_cb (gpointer user_data)
   LineClient *client = user_data;
   OmTuiLineOptions *options = client->options;
 
-  /* Asking for SSO asks for a new sign-in. */
-  if (options->sso)
+  /* Asking for a way to sign in asks for a new sign-in. */
+  if (options->access_token != NULL)
+    sign_in_with_access_token (client);
+  else if (options->sso)
     sign_in_with_sso (client);
+  else if (options->oidc && options->homeserver != NULL)
+    sign_in_with_oidc (client, NULL);
   else if (options->store_secrets)
     om_session_restore_saved_async (client->session, options->homeserver, options->user,
                                     client->cancellable, restore_cb, client);
   else
-    sign_in_with_password (client);
+    choose_sign_in (client);
 }
 
 static gboolean

@@ -87,6 +87,27 @@ ask_password (gpointer data)
 
 static gboolean sso;
 static char *sso_idp;
+static gboolean oidc;
+static char *oidc_mode;
+
+/* --oidc, or --oidc=device|browser */
+static gboolean
+oidc_option_cb (const char  *option_name,
+                const char  *value,
+                gpointer     data,
+                GError     **error)
+{
+  if (value != NULL && *value != '\0' && strcmp (value, "device") != 0 && strcmp (value, "browser") != 0)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "--oidc takes “device” or “browser”, not “%s”", value);
+      return FALSE;
+    }
+  oidc = TRUE;
+  g_free (oidc_mode);
+  oidc_mode = value != NULL && *value != '\0' ? g_strdup (value) : NULL;
+  return TRUE;
+}
 
 /* --sso, or --sso=IDP */
 static gboolean
@@ -112,6 +133,8 @@ main (int    argc,
   g_autofree char *password_file = NULL;
   g_autofree char *room = NULL;
   g_autofree char *data_dir = NULL;
+  g_autofree char *access_token_file = NULL;
+  gboolean admin = FALSE;
   gboolean line = FALSE;
   gboolean version = FALSE;
   gboolean no_store_secrets = FALSE;
@@ -135,6 +158,14 @@ main (int    argc,
     { "sso", 0, G_OPTION_FLAG_OPTIONAL_ARG, G_OPTION_ARG_CALLBACK, sso_option_cb,
       "Sign in through single sign-on in a browser, with the identity provider IDP "
       "(default: the server's first)", "IDP" },
+    { "oidc", 0, G_OPTION_FLAG_OPTIONAL_ARG, G_OPTION_ARG_CALLBACK, oidc_option_cb,
+      "Sign in through the homeserver's authorization server: with a code entered in any "
+      "browser (device), or this machine's browser (default: the code without a display)",
+      "device|browser" },
+    { "admin", 0, 0, G_OPTION_ARG_NONE, &admin,
+      "With --oidc: also ask for the homeserver's admin API", NULL },
+    { "access-token-file", 0, 0, G_OPTION_ARG_FILENAME, &access_token_file,
+      "Sign in with the access token in FILE (\"-\": ask for it)", "FILE" },
     { "no-store-secrets", 0, 0, G_OPTION_ARG_NONE, &no_store_secrets,
       "Neither use nor keep a saved sign-in: ask for the password every time", NULL },
     { "line", 'l', 0, G_OPTION_ARG_NONE, &line,
@@ -157,7 +188,12 @@ main (int    argc,
     "  /quit             leave (after unsent messages went out)\n"
     "\n"
     "With --sso, open the URL it prints in a browser.  If the browser runs on\n"
-    "another machine, paste back the URL it ended on (an error page is fine).\n");
+    "another machine, paste back the URL it ended on (an error page is fine).\n"
+    "\n"
+    "When the homeserver delegates sign-in to an authorization server (OAuth 2.0),\n"
+    "that is how a new sign-in goes: over SSH it prints a code to enter in any\n"
+    "browser, with a QR code of the address.  Tokens are kept in the keyring (or a\n"
+    "file only you can read when there is none) and refreshed as they expire.\n");
   if (!g_option_context_parse (context, &argc, &argv, &error))
     {
       fprintf (stderr, "openmeet-tui: %s\nTry --help.\n", error->message);
@@ -181,10 +217,10 @@ main (int    argc,
   if (user == NULL)
     user = g_strdup (g_getenv ("OPENMEET_USER"));
   /* Without them, the saved sign-in says who and where. */
-  if (!sso && no_store_secrets && (homeserver == NULL || user == NULL))
+  if (no_store_secrets && homeserver == NULL)
     {
-      fprintf (stderr, "openmeet-tui: a homeserver and a user are needed "
-                       "(--homeserver URL --user NAME, or OPENMEET_HOMESERVER and OPENMEET_USER)\n");
+      fprintf (stderr, "openmeet-tui: a homeserver is needed "
+                       "(--homeserver URL, or OPENMEET_HOMESERVER)\n");
       return 2;
     }
 
@@ -196,11 +232,34 @@ main (int    argc,
       return 2;
     }
 
+  if (access_token_file != NULL)
+    {
+      if (homeserver == NULL)
+        {
+          fprintf (stderr, "openmeet-tui: --access-token-file needs a homeserver "
+                           "(--homeserver URL, or OPENMEET_HOMESERVER)\n");
+          return 2;
+        }
+      if (strcmp (access_token_file, "-") == 0)
+        options.access_token = read_password ("Access token: ");
+      else if (g_file_get_contents (access_token_file, &options.access_token, NULL, &error))
+        g_strstrip (options.access_token);
+      if (options.access_token == NULL || options.access_token[0] == '\0')
+        {
+          fprintf (stderr, "openmeet-tui: no access token%s%s\n",
+                   error != NULL ? ": " : "", error != NULL ? error->message : "");
+          return 2;
+        }
+    }
+
   options.ask_password = ask_password;
   options.ask_password_data = password_file;
   options.store_secrets = !no_store_secrets;
   options.sso = sso;
   options.sso_idp = sso_idp;
+  options.oidc = oidc;
+  options.oidc_mode = oidc_mode;
+  options.admin = admin;
   options.homeserver = homeserver;
   options.user = user;
   options.room = room;
@@ -211,6 +270,10 @@ main (int    argc,
   if (options.password != NULL)
     memset (options.password, 0, strlen (options.password));
   g_free (options.password);
+  if (options.access_token != NULL)
+    explicit_bzero (options.access_token, strlen (options.access_token));
+  g_free (options.access_token);
   g_free (sso_idp);
+  g_free (oidc_mode);
   return status;
 }
