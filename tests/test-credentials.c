@@ -613,7 +613,7 @@ test_rejected_token_forgotten (Fixture       *f,
   g_signal_connect (session, "signed-out", G_CALLBACK (record_signed_out), &signed_out);
   om_session_start (session);
 
-  body = g_strdup_printf ("{\"user_id\":\"%s\"}", f->alice_id);
+  body = g_strdup_printf ("{\"user_id\":\"%s\",\"refresh_tokens\":true}", f->alice_id);
   json_node_unref (om_test_hs_request (f->hs, "POST", "/_test/expire_token", NULL, body, NULL));
   allow_warnings = TRUE;   /* "The server ended this session" */
   g_assert_true (om_test_wait_until (flag_set, &signed_out, OM_TEST_WAIT_MS));

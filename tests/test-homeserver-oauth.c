@@ -315,7 +315,8 @@ refresh (OmTestOidc *o,
   return token_request (o, form, out_status);
 }
 
-/* A full sign-in: register, authorize, exchange; the token response. */
+/* A full sign-in: register, authorize, exchange; the token response.
+ * @out_client_id, if given, is replaced (the old string freed). */
 static JsonNode *
 sign_in (OmTestOidc  *o,
          const char  *scope,
@@ -331,7 +332,10 @@ sign_in (OmTestOidc  *o,
 
   g_assert_cmpuint (status, ==, 200);
   if (out_client_id)
-    *out_client_id = g_steal_pointer (&client_id);
+    {
+      g_free (*out_client_id);
+      *out_client_id = g_steal_pointer (&client_id);
+    }
   return tokens;
 }
 

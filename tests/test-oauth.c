@@ -11,6 +11,7 @@
 
 #include <glib/gstdio.h>
 
+#include "om-discovery.h"
 #include "om-error.h"
 #include "om-oauth.h"
 #include "om-session.h"
@@ -423,6 +424,22 @@ discover (OmTestHs       *server,
   *out = om_oauth_discover_finish (result, error);
 }
 
+/* MSC3824's oauth_aware_preferred on the server's m.login.sso flow. */
+static gboolean
+flows_prefer_oauth (OmTestHs *server)
+{
+  g_autoptr(OmHttp) http = om_http_new (om_test_hs_get_url (server));
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(OmLoginFlows) flows = NULL;
+  g_autoptr(GError) error = NULL;
+
+  om_discovery_get_login_flows_async (http, NULL, om_test_store_result, &result);
+  g_assert_true (om_test_wait_until (om_test_result_ready, &result, WAIT_MS));
+  flows = om_discovery_get_login_flows_finish (result, &error);
+  g_assert_no_error (error);
+  return om_login_flows_get_oauth_aware_preferred (flows);
+}
+
 static void
 test_discover (void)
 {
@@ -444,11 +461,14 @@ test_discover (void)
   g_assert_true (g_str_has_prefix (om_oauth_server_get_account_management_uri (server),
                                    om_test_oidc_get_issuer (oidc)));
 
+  g_assert_true (flows_prefer_oauth (hs));
+
   /* A homeserver that does not delegate: no server, no error. */
   plain = om_test_hs_start (NULL);
   discover (plain, &none, &error);
   g_assert_no_error (error);
   g_assert_null (none);
+  g_assert_false (flows_prefer_oauth (plain));
   om_test_hs_free (plain);
 }
 
@@ -912,6 +932,15 @@ test_two_clients_refresh (Env           *env,
   g_assert_true (om_session_restore_saved_finish (other, restored, &error));
   g_assert_no_error (error);
 
+  /* The store key came back from the saved sign-in too. */
+  {
+    g_autofree char *key1 = om_session_dup_store_key (env->session);
+    g_autofree char *key2 = om_session_dup_store_key (other);
+
+    g_assert_nonnull (key1);
+    g_assert_cmpstr (key1, ==, key2);
+  }
+
   k1 = om_session_get_token_keeper (env->session);
   k2 = om_session_get_token_keeper (other);
   g_assert_nonnull (k2);
@@ -933,6 +962,83 @@ test_two_clients_refresh (Env           *env,
   t2 = om_session_dup_access_token (other);
   g_assert_cmpstr (t1, ==, t2);
   g_assert_cmpuint (whoami_status (hs, t1), ==, 200);
+}
+
+/* Matrix's own refresh tokens (a password sign-in asks for them): the
+ * same keeper refreshes them at POST /refresh ahead of expiry. */
+static void
+test_matrix_refresh (Env           *env,
+                     gconstpointer  data)
+{
+  OmTestHs *plain = om_test_hs_start (NULL);
+  g_autoptr(JsonNode) reply = NULL;
+  g_autofree char *user_id = om_test_hs_create_user (plain, "frank", "frank-pw", FALSE);
+  g_autofree char *first = NULL;
+  g_autofree char *now = NULL;
+  OmTokenKeeper *keeper;
+  Synced synced = { 0 };
+  guint before;
+
+  reply = om_test_hs_request (plain, "POST", "/_test/config", NULL, "{\"access_token_lifetime_ms\":3000}", NULL);
+  env->session = om_test_sign_in (plain, env->dir, "frank", "frank-pw", 1000);
+  keeper = om_session_get_token_keeper (env->session);
+  g_assert_nonnull (keeper);
+  g_assert_null (om_token_keeper_get_credentials (keeper)->oauth_token_endpoint);
+  n_refreshed = 0;
+  g_signal_connect (keeper, "refreshed", G_CALLBACK (count_refreshed), NULL);
+  g_signal_connect (env->session, "synced", G_CALLBACK (count_synced), &synced);
+  first = om_session_dup_access_token (env->session);
+  g_assert_true (om_test_wait_until (refreshed_n, GUINT_TO_POINTER (2), WAIT_MS));
+  now = om_session_dup_access_token (env->session);
+  g_assert_cmpstr (first, !=, now);
+  g_assert_cmpuint (whoami_status (plain, now), ==, 200);
+  before = synced.n;
+  om_test_spin (1500);
+  g_assert_cmpuint (synced.n, >, before);
+  g_assert_cmpint (om_session_get_state (env->session), ==, OM_SESSION_STATE_ONLINE);
+
+  g_clear_object (&env->session);
+  om_test_spin (50);
+  om_test_hs_free (plain);
+}
+
+/* The authorization server is down when the token expires: not a reason to
+ * sign out.  The client keeps its sign-in and retries. */
+static void
+test_refresh_server_down (Env           *env,
+                          gconstpointer  data)
+{
+  const char *args[] = { "--access-token-ttl", "3", NULL };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GError) signed_out = NULL;
+  OmTestOidc *provider;
+  OmTestHs *server;
+
+  provider = om_test_oidc_start_full (args);
+  if (provider == NULL)
+    return;
+  server = om_test_hs_start_delegated (provider, NULL);
+
+  env->session = om_session_new (env->dir);
+  error = sign_in_device (env->session, server, "bob", "bob-pw", FALSE);
+  g_assert_no_error (error);
+  g_signal_connect (env->session, "signed-out", G_CALLBACK (record_signed_out), &signed_out);
+  om_sync_set_timeout_ms (om_session_get_sync (env->session), 1000);
+  om_session_start (env->session);
+  g_assert_true (om_test_wait_until (is_online, env->session, WAIT_MS));
+
+  om_test_oidc_free (provider);
+  /* Past expiry, the refreshes fail and the homeserver cannot introspect:
+   * offline, retrying, still signed in. */
+  om_test_spin (6000);
+  g_assert_null (signed_out);
+  g_assert_cmpint (om_session_get_state (env->session), !=, OM_SESSION_STATE_SIGNED_OUT);
+  g_assert_cmpint (om_session_get_state (env->session), !=, OM_SESSION_STATE_ONLINE);
+  g_assert_nonnull (om_session_get_token_keeper (env->session));
+
+  g_clear_object (&env->session);
+  om_test_spin (50);
+  om_test_hs_free (server);
 }
 
 static void
@@ -987,6 +1093,8 @@ main (int    argc,
   g_setenv ("G_MESSAGES_DEBUG", "all", TRUE);
   logged = g_string_new (NULL);
   g_log_set_writer_func (capture_writer, NULL, NULL);
+  /* On stdout, debug lines would break the TAP stream. */
+  g_log_writer_default_set_use_stderr (TRUE);
 
   g_test_add_func ("/oauth/pkce-and-scopes", test_pkce_and_scopes);
   g_test_add_func ("/oauth/metadata-checked", test_metadata_checked);
@@ -999,6 +1107,8 @@ main (int    argc,
   g_test_add ("/oauth/unstable-scopes", Env, NULL, env_setup, test_unstable_scopes, env_teardown);
   g_test_add ("/oauth/refresh", Env, NULL, env_setup, test_refresh, env_teardown);
   g_test_add ("/oauth/two-clients-refresh", Env, NULL, env_setup, test_two_clients_refresh, env_teardown);
+  g_test_add ("/oauth/matrix-refresh", Env, NULL, env_setup, test_matrix_refresh, env_teardown);
+  g_test_add ("/oauth/refresh-server-down", Env, NULL, env_setup, test_refresh_server_down, env_teardown);
   g_test_add ("/oauth/access-token-sign-in", Env, NULL, env_setup, test_access_token_sign_in, env_teardown);
 
   ret = g_test_run ();

@@ -947,7 +947,7 @@ test_soft_logout (Fixture       *f,
 
   /* The server lets the token expire: 401 M_UNKNOWN_TOKEN, soft_logout. */
   g_test_expect_message ("om-session", G_LOG_LEVEL_WARNING, "*ended this session*");
-  body = g_strdup_printf ("{\"user_id\":\"%s\"}", f->alice_id);
+  body = g_strdup_printf ("{\"user_id\":\"%s\",\"refresh_tokens\":true}", f->alice_id);
   reply = om_test_hs_request (f->hs, "POST", "/_test/expire_token", NULL, body, NULL);
   g_assert_true (om_test_wait_until (error_set, &signed_out, WAIT_MS));
   g_test_assert_expected_messages ();

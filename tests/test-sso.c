@@ -1140,7 +1140,7 @@ test_flow_loopback (void)
   g_assert_cmpstr (json_object_get_string_member (body, "initial_device_display_name"), ==,
                    "OpenMeet Chat (test)");
   g_assert_false (json_object_has_member (body, "device_id"));
-  g_assert_false (json_object_get_boolean_member (body, "refresh_token"));
+  g_assert_true (json_object_get_boolean_member (body, "refresh_token"));
 
   /* The token is single-use: the same exchange again is refused. */
   login_clear (&l);

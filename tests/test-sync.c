@@ -336,7 +336,7 @@ test_token_rejected (void)
   om_session_start (l.session);
   g_assert_true (om_test_wait_until (state_is, online, 10000));
 
-  body = g_strdup_printf ("{\"user_id\":\"%s\"}", l.user_id);
+  body = g_strdup_printf ("{\"user_id\":\"%s\",\"refresh_tokens\":true}", l.user_id);
   json_node_unref (om_test_hs_request (l.hs, "POST", "/_test/expire_token", NULL, body, NULL));
 
   g_test_expect_message ("om-session", G_LOG_LEVEL_WARNING, "*");

@@ -58,8 +58,9 @@ count (const char *haystack,
  * grant: a code and its address, with a QR code, approved in a browser
  * anywhere. */
 static void
-test_device_grant (void)
+test_device_grant (gconstpointer data)
 {
+  gboolean with_sso = GPOINTER_TO_INT (data);
   g_autoptr(Client) c = client_new ();
   g_autoptr(OmTestBrowser) b = NULL;
   g_autofree char *line = NULL;
@@ -75,11 +76,15 @@ test_device_grant (void)
   hs = om_test_hs_start_delegated (oidc, NULL);
 
   {
-    const char *args[] = { "--line", "--homeserver", om_test_hs_get_url (hs), "--no-store-secrets", NULL };
+    /* With --sso too: the server marks its SSO oauth_aware_preferred
+     * (MSC3824), so the client goes to the authorization server anyway. */
+    const char *args[] = { "--line", "--homeserver", om_test_hs_get_url (hs), "--no-store-secrets",
+                           with_sso ? "--sso" : NULL, NULL };
 
     c->pty = om_test_pty_spawn (args, c->home, NULL);
   }
   om_test_pty_wait_output (c->pty, "-- waiting for the sign-in to be approved", WAIT_MS);
+  g_assert_true (with_sso == (strstr (c->pty->out->str, "prefers signing in through its authorization server") != NULL));
   g_assert_nonnull (strstr (c->pty->out->str, "through its authorization server"));
   g_assert_nonnull (strstr (c->pty->out->str, "enter the code"));
   /* The QR code: half blocks, in whole lines. */
@@ -97,8 +102,19 @@ test_device_grant (void)
   om_test_pty_wait_output (c->pty, expected, WAIT_MS);
   om_test_pty_wait_output (c->pty, "-- your account: ", WAIT_MS);
   om_test_pty_wait_output (c->pty, "-- no rooms yet", WAIT_MS);
-  om_test_pty_type (c->pty, "/quit\n");
-  g_assert_cmpint (om_test_pty_wait_exit (c->pty, WAIT_MS), ==, 0);
+
+  /* Logging out revokes the tokens at the authorization server. */
+  {
+    g_autoptr(JsonNode) before = om_test_oidc_stats (oidc);
+    g_autoptr(JsonNode) after = NULL;
+    gint64 revoked = json_object_get_int_member (json_node_get_object (before), "revocations");
+
+    om_test_pty_type (c->pty, "/logout\n");
+    om_test_pty_wait_output (c->pty, "-- logged out", WAIT_MS);
+    g_assert_cmpint (om_test_pty_wait_exit (c->pty, WAIT_MS), ==, 0);
+    after = om_test_oidc_stats (oidc);
+    g_assert_cmpint (json_object_get_int_member (json_node_get_object (after), "revocations"), ==, revoked + 2);
+  }
 
   om_test_hs_free (hs);
   om_test_oidc_free (oidc);
@@ -167,7 +183,7 @@ test_soft_logout (void)
   OmTestHs *hs = om_test_hs_start (NULL);
   g_autofree char *user_id = om_test_hs_create_user (hs, "alice", "alice-pw", FALSE);
   g_autofree char *expected = g_strdup_printf ("-- signed in as %s", user_id);
-  g_autofree char *body = g_strdup_printf ("{\"user_id\":\"%s\"}", user_id);
+  g_autofree char *body = g_strdup_printf ("{\"user_id\":\"%s\",\"refresh_tokens\":true}", user_id);
   g_autoptr(JsonNode) reply = NULL;
   Twice signed_in_twice;
   const char *args[] = { "--line", "--homeserver", om_test_hs_get_url (hs), "--user", "alice",
@@ -199,7 +215,8 @@ main (int    argc,
 {
   g_test_init (&argc, &argv, NULL);
   curl_global_init (CURL_GLOBAL_DEFAULT);
-  g_test_add_func ("/tui-oauth/device-grant", test_device_grant);
+  g_test_add_data_func ("/tui-oauth/device-grant", GINT_TO_POINTER (FALSE), test_device_grant);
+  g_test_add_data_func ("/tui-oauth/sso-oauth-aware", GINT_TO_POINTER (TRUE), test_device_grant);
   g_test_add_func ("/tui-oauth/access-token", test_access_token);
   g_test_add_func ("/tui-oauth/soft-logout", test_soft_logout);
   return g_test_run ();

@@ -161,7 +161,8 @@ om_auth_login_async (OmHttp              *http,
   g_autoptr(JsonNode) node = json_node_new (JSON_NODE_OBJECT);
 
   json_node_set_object (node, body);
-  json_object_set_boolean_member (body, "refresh_token", FALSE);
+  /* Expiring tokens, refreshed by om-token-keeper: a leaked token dies. */
+  json_object_set_boolean_member (body, "refresh_token", TRUE);
 
   task = g_task_new (http, cancellable, callback, user_data);
   g_task_set_source_tag (task, om_auth_login_async);

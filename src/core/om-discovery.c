@@ -464,6 +464,7 @@ struct _OmLoginFlows
   gatomicrefcount  ref_count;
   GStrv            types;               /* owned */
   GPtrArray       *identity_providers;  /* owned, of OmIdentityProvider (owned) */
+  gboolean         oauth_aware_preferred;
 };
 
 G_DEFINE_BOXED_TYPE (OmLoginFlows, om_login_flows, om_login_flows_ref, om_login_flows_unref)
@@ -520,6 +521,13 @@ om_login_flows_get_identity_providers (OmLoginFlows *flows)
 {
   g_return_val_if_fail (flows != NULL, NULL);
   return flows->identity_providers;
+}
+
+gboolean
+om_login_flows_get_oauth_aware_preferred (OmLoginFlows *flows)
+{
+  g_return_val_if_fail (flows != NULL, FALSE);
+  return flows->oauth_aware_preferred;
 }
 
 static void
@@ -584,7 +592,16 @@ login_flows_cb (GObject      *source,
         continue;
       g_strv_builder_add (types, type);
       if (g_str_equal (type, "m.login.sso"))
-        add_identity_providers (flows, om_json_get_array (flow, "identity_providers"));
+        {
+          gboolean preferred = FALSE;
+
+          add_identity_providers (flows, om_json_get_array (flow, "identity_providers"));
+          /* MSC3824: the stable name and the unstable one. */
+          if ((om_json_get_boolean (flow, "oauth_aware_preferred", &preferred) && preferred) ||
+              (om_json_get_boolean (flow, "org.matrix.msc3824.delegated_oidc_compatibility", &preferred) &&
+               preferred))
+            flows->oauth_aware_preferred = TRUE;
+        }
     }
   flows->types = g_strv_builder_end (types);
 

@@ -98,6 +98,11 @@ gboolean             om_login_flows_has_type                  (OmLoginFlows     
  * borrowed OmIdentityProvider *), possibly empty. */
 GPtrArray           *om_login_flows_get_identity_providers    (OmLoginFlows        *flows);
 
+/* MSC3824: the server's SSO is a compatibility layer over its
+ * authorization server, and clients that speak the OAuth 2.0 API should
+ * use that instead (om_oauth_discover). */
+gboolean             om_login_flows_get_oauth_aware_preferred (OmLoginFlows       *flows);
+
 /* Asks @http's homeserver (its base URL) how one may sign in. */
 void                 om_discovery_get_login_flows_async       (OmHttp              *http,
                                                                GCancellable        *cancellable,

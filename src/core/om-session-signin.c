@@ -121,7 +121,7 @@ whoami_cb (GObject      *source,
 
       login->access_token = om_http_dup_access_token (data->http);
     }
-  om_session_complete_login (task, g_steal_pointer (&login), NULL);
+  om_session_complete_login (task, login, NULL);
 }
 
 /* Takes @tokens: checks them with whoami and signs in. */

@@ -162,7 +162,13 @@ refresh_finish (OmTokenKeeper *self,
       g_autoptr(JsonNode) body = json_from_string ("{\"errcode\":\"M_UNKNOWN_TOKEN\","
                                                    "\"error\":\"The sign-in expired: sign in again\","
                                                    "\"soft_logout\":true}", NULL);
-      g_autoptr(GError) rejected = om_error_new_from_response (401, body);
+      /* The homeserver's own verdict on its refresh token says whether the
+       * device is gone (soft_logout false); anything else (an OAuth
+       * invalid_grant, Synapse's M_FORBIDDEN for a spent token) is a soft
+       * logout: the device may live on, so its data stays. */
+      g_autoptr(GError) rejected = g_error_matches (error, OM_ERROR, OM_ERROR_UNKNOWN_TOKEN)
+                                   ? g_error_copy (error)
+                                   : om_error_new_from_response (401, body);
 
       g_debug ("The refresh token was refused: %s", error->message);
       om_http_refresh_done (self->http, NULL, rejected);

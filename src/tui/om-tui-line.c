@@ -55,6 +55,10 @@ typedef struct {
 } LineClient;
 
 static void choose_sign_in (LineClient *client);
+static void signed_out_cb (OmSession    *session,
+                           const GError *error,
+                           LineClient   *client);
+static void print_qr (const char *text);
 static void sign_in_with_sso (LineClient *client);
 static void sign_in_with_password (LineClient *client);
 static void sign_in_with_oidc (LineClient    *client,
@@ -327,12 +331,38 @@ join_cb (GObject      *source,
 }
 
 static void
+logout_cb (GObject      *source,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  LineClient *client = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!om_session_logout_finish (OM_SESSION (source), result, &error))
+    {
+      g_autofree char *clean = om_tui_sanitize (error->message, " ");
+
+      say ("!! could not log out: %s", clean);
+      quit (client, 1);
+      return;
+    }
+  say ("-- logged out; this device and its saved sign-in are gone");
+  quit (client, 0);
+}
+
+static void
 handle_line (LineClient *client,
              const char *line)
 {
   if (line[0] == '\0')
     return;
 
+  if (g_str_equal (line, "/logout"))
+    {
+      g_signal_handlers_disconnect_by_func (client->session, signed_out_cb, client);
+      om_session_logout_async (client->session, client->cancellable, logout_cb, client);
+      return;
+    }
   if (g_str_has_prefix (line, "/quit"))
     {
       client->input_done = TRUE;
@@ -376,7 +406,7 @@ handle_line (LineClient *client,
     }
   if (line[0] == '/' && line[1] != '/')
     {
-      say ("!! unknown command; commands: /rooms /room /join /me /notice /quit (// sends a literal /)");
+      say ("!! unknown command; commands: /rooms /room /join /me /notice /logout /quit (// sends a literal /)");
       return;
     }
 
@@ -665,6 +695,7 @@ start_sso (LineClient *client,
                                    om_sso_listener_get_redirect_url (client->sso_listener));
   say ("-- to sign in, open this URL in a browser:");
   say ("%s", url);
+  print_qr (url);
   say ("-- waiting for the browser; if it runs on another machine, paste here the URL it ended on");
 
   client->sso_cancellable = g_cancellable_new ();
@@ -696,6 +727,13 @@ login_flows_cb (GObject      *source,
       quit (client, 1);
       return;
     }
+  /* MSC3824: SSO here is a compatibility layer; go to the source. */
+  if (om_login_flows_get_oauth_aware_preferred (flows))
+    {
+      say ("-- the server prefers signing in through its authorization server");
+      sign_in_with_oidc (client, NULL);
+      return;
+    }
   if (!om_login_flows_has_type (flows, "m.login.sso"))
     {
       say ("!! %s does not offer single sign-on", client->options->homeserver);
@@ -703,6 +741,11 @@ login_flows_cb (GObject      *source,
       return;
     }
 
+  if (client->options->sso_idp != NULL)
+    {
+      start_sso (client, client->options->sso_idp);
+      return;
+    }
   idps = om_login_flows_get_identity_providers (flows);
   if (idps->len == 0)
     {
@@ -744,11 +787,8 @@ sign_in_with_sso (LineClient *client)
       return;
     }
   say ("-- signing in to %s with single sign-on", options->homeserver);
-  if (options->sso_idp != NULL)
-    {
-      start_sso (client, options->sso_idp);
-      return;
-    }
+  /* With a chosen provider too, the flows tell whether SSO is the way
+   * (oauth_aware_preferred), so they are always asked for. */
   http = om_http_new (options->homeserver);
   om_discovery_get_login_flows_async (http, client->cancellable, login_flows_cb, client);
 }

@@ -185,6 +185,7 @@ main (int    argc,
     "  /join ROOM        join a room by ID or alias\n"
     "  /me TEXT          send an emote\n"
     "  /notice TEXT      send a notice\n"
+    "  /logout           sign out: end this device and forget the saved sign-in\n"
     "  /quit             leave (after unsent messages went out)\n"
     "\n"
     "With --sso, open the URL it prints in a browser.  If the browser runs on\n"

@@ -224,6 +224,16 @@ h_refresh (OmHsRequest *req)
       om_hs_reply_error (req->msg, 403, "M_FORBIDDEN", "refresh token isn't valid anymore");
       return;
     }
+  if (status == 419)
+    {
+      g_autoptr(JsonObject) err = json_object_new ();
+
+      json_object_set_string_member (err, "errcode", "M_UNKNOWN_TOKEN");
+      json_object_set_string_member (err, "error", "The refresh token has expired");
+      json_object_set_boolean_member (err, "soft_logout", TRUE);
+      om_hs_reply_object (req->msg, 401, err);
+      return;
+    }
   out = json_object_new ();
   json_object_set_string_member (out, "access_token", access);
   json_object_set_string_member (out, "refresh_token", refresh);

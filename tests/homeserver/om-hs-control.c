@@ -225,7 +225,11 @@ c_expire_token (OmHs              *hs,
 
   if (body == NULL)
     return;
-  n = om_hs_token_expire (hs, str_or (body, "user_id", NULL), str_or (body, "access_token", NULL));
+  /* "refresh_tokens": true expires the user's refresh tokens too: the
+   * next refresh is a soft logout (Synapse's refresh_token_lifetime). */
+  n = om_hs_token_expire (hs, str_or (body, "user_id", NULL), str_or (body, "access_token", NULL),
+                          json_object_has_member (body, "refresh_tokens") &&
+                          json_object_get_boolean_member (body, "refresh_tokens"));
   out = json_object_new ();
   json_object_set_int_member (out, "expired", n);
   om_hs_reply_object (msg, 200, out);

@@ -24,7 +24,7 @@ static const char schema[] =
   "  device_id TEXT, expired INTEGER DEFAULT 0, expires_at INTEGER DEFAULT 0,"
   "  refresh_token TEXT, used INTEGER DEFAULT 0);"
   "CREATE TABLE IF NOT EXISTS refresh_tokens (token TEXT PRIMARY KEY, user_id TEXT,"
-  "  device_id TEXT, next_token TEXT);"
+  "  device_id TEXT, next_token TEXT, expired INTEGER DEFAULT 0);"
   "CREATE TABLE IF NOT EXISTS filters (user_id TEXT, filter_id INTEGER,"
   "  json TEXT, PRIMARY KEY (user_id, filter_id));"
   "CREATE TABLE IF NOT EXISTS events (stream INTEGER PRIMARY KEY,"
@@ -562,11 +562,12 @@ om_hs_token_refresh (OmHs        *hs,
                      char       **out_access_token,
                      char       **out_refresh_token)
 {
-  sqlite3_stmt *st = om_hs_stmt (hs, "SELECT user_id, device_id, next_token FROM refresh_tokens WHERE token = ?");
+  sqlite3_stmt *st = om_hs_stmt (hs, "SELECT user_id, device_id, next_token, expired FROM refresh_tokens WHERE token = ?");
   g_autofree char *user_id = NULL;
   g_autofree char *device_id = NULL;
   g_autofree char *next = NULL;
   gboolean found = FALSE;
+  gboolean expired = FALSE;
 
   om_hs_bind_text (st, 1, refresh_token);
   if (sqlite3_step (st) == SQLITE_ROW)
@@ -575,10 +576,13 @@ om_hs_token_refresh (OmHs        *hs,
       user_id = om_hs_col_dup (st, 0);
       device_id = om_hs_col_dup (st, 1);
       next = om_hs_col_dup (st, 2);
+      expired = sqlite3_column_int (st, 3) != 0;
     }
   sqlite3_reset (st);
   if (!found)
     return 401;
+  if (expired)
+    return 419;
   if (next)
     {
       gboolean spent = FALSE;
@@ -664,14 +668,23 @@ om_hs_token_delete_user (OmHs       *hs,
 guint
 om_hs_token_expire (OmHs       *hs,
                     const char *user_id,
-                    const char *token)
+                    const char *token,
+                    gboolean    also_refresh)
 {
   sqlite3_stmt *st = om_hs_stmt (hs, "UPDATE tokens SET expired = 1 WHERE user_id = ? OR token = ?");
+  guint n;
 
   om_hs_bind_text (st, 1, user_id);
   om_hs_bind_text (st, 2, token);
   om_hs_step_done (hs, st);
-  return sqlite3_changes (hs->db);
+  n = sqlite3_changes (hs->db);
+  if (also_refresh)
+    {
+      st = om_hs_stmt (hs, "UPDATE refresh_tokens SET expired = 1 WHERE user_id = ?");
+      om_hs_bind_text (st, 1, user_id);
+      om_hs_step_done (hs, st);
+    }
+  return n;
 }
 
 char *

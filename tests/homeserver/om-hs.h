@@ -234,7 +234,8 @@ void         om_hs_token_delete_user (OmHs              *hs,
                                       const char        *user_id);
 guint        om_hs_token_expire      (OmHs              *hs,
                                       const char        *user_id,
-                                      const char        *token);
+                                      const char        *token,
+                                      gboolean           also_refresh);
 char        *om_hs_filter_create     (OmHs              *hs,
                                       const char        *user_id,
                                       const char        *json);

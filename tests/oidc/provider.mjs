@@ -39,7 +39,7 @@
 //
 // SPDX-License-Identifier: GPL-3.0-or-later
 
-import { generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import * as http from 'node:http';
 import { parseArgs } from 'node:util';
 
@@ -389,11 +389,25 @@ function testControl(provider, issuer) {
   };
 }
 
+// The signing key, made before listening.  Not privateKey.export() on the
+// KeyObject generateKeyPairSync() returns: in Node.js 20 that object shares
+// its lock with the (weak) key-generation job, and a garbage collection
+// during the JWK export that finalizes the job deadlocks the main thread on
+// that lock (seen as a provider that binds its port but never reports
+// listening, and ignores SIGTERM).  Asking for PEM encodes inside the job;
+// createPrivateKey() makes a key object of its own.
+const { privateKey: privatePem } = generateKeyPairSync('rsa', {
+  modulusLength: 2048,
+  publicKeyEncoding: { type: 'spki', format: 'pem' },
+  privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+});
+const jwk = {
+  ...createPrivateKey(privatePem).export({ format: 'jwk' }), kid: 'om-test-1', use: 'sig', alg: 'RS256',
+};
+
 const server = http.createServer();
 server.listen(Number(opts.port), '127.0.0.1', () => {
   const issuer = `http://127.0.0.1:${server.address().port}`;
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'om-test-1', use: 'sig', alg: 'RS256' };
 
   const provider = new Provider(issuer, {
     clients: [{
