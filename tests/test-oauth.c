@@ -654,6 +654,130 @@ test_device_flow (Env           *env,
   g_assert_true (om_test_wait_until (is_online, env->session, WAIT_MS));
 }
 
+/* The device grant's polling rules (RFC 8628 §3.5), against a provider
+ * that enforces its interval: a client that polls too fast is told
+ * slow_down and adds 5 s; a code nobody approves ends in expired_token. */
+typedef struct {
+  OmTestBrowser *browser;
+  const char    *url;
+  gint           done;
+} Approval;
+
+static gpointer
+approve_thread (gpointer data)
+{
+  Approval *a = data;
+
+  g_usleep (2500 * 1000);
+  g_assert_true (om_test_browser_device_approve (a->browser, a->url, "alice", "alice-pw", FALSE));
+  g_atomic_int_set (&a->done, 1);
+  return NULL;
+}
+
+static gboolean
+approved (gpointer data)
+{
+  return g_atomic_int_get (&((Approval *) data)->done);
+}
+
+static OmOAuthDeviceGrant *
+authorize_device (OmHttp         *http,
+                  OmOAuthServer  *server,
+                  char          **out_client_id)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *device = om_oauth_new_device_id ();
+  g_autofree char *scope = om_oauth_build_scope (device, OM_OAUTH_SCOPES_STABLE, FALSE);
+  OmOAuthDeviceGrant *grant;
+
+  om_oauth_register_async (http, server, NULL, om_test_store_result, &result);
+  g_assert_true (om_test_wait_until (om_test_result_ready, &result, WAIT_MS));
+  *out_client_id = om_oauth_register_finish (result, &error);
+  g_assert_no_error (error);
+  g_clear_object (&result);
+  om_oauth_device_authorize_async (http, server, *out_client_id, scope, NULL, om_test_store_result, &result);
+  g_assert_true (om_test_wait_until (om_test_result_ready, &result, WAIT_MS));
+  grant = om_oauth_device_authorize_finish (result, &error);
+  g_assert_no_error (error);
+  return grant;
+}
+
+static void
+test_device_polling (void)
+{
+  const char *args[] = { "--device-poll-interval", "3", "--device-code-ttl", "30", NULL };
+  const char *short_args[] = { "--device-code-ttl", "2", NULL };
+  g_autoptr(OmOAuthServer) server = NULL;
+  g_autoptr(OmOAuthDeviceGrant) grant = NULL;
+  g_autoptr(OmOAuthTokens) tokens = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(OmHttp) http = NULL;
+  g_autoptr(OmTestBrowser) browser = om_test_browser_new ();
+  g_autofree char *client_id = NULL;
+  g_autoptr(JsonNode) stats = NULL;
+  Approval approval = { 0 };
+  OmTestOidc *provider;
+  OmTestHs *server_hs;
+  gint64 start;
+
+  provider = om_test_oidc_start_full (args);
+  if (provider == NULL)
+    return;
+  server_hs = om_test_hs_start_delegated (provider, NULL);
+  http = om_http_new (om_test_hs_get_url (server_hs));
+  discover (server_hs, &server, &error);
+  g_assert_no_error (error);
+
+  grant = authorize_device (http, server, &client_id);
+  g_assert_cmpuint (grant->interval_s, ==, 3);
+  /* A client that ignores the interval: polls every second. */
+  grant->interval_s = 1;
+  approval.browser = browser;
+  approval.url = grant->verification_uri_complete;
+  start = g_get_monotonic_time ();
+  g_thread_unref (g_thread_new ("approve", approve_thread, &approval));
+  om_oauth_device_poll_async (http, server, client_id, grant, NULL, om_test_store_result, &result);
+  g_assert_true (om_test_wait_until (om_test_result_ready, &result, 30000));
+  tokens = om_oauth_tokens_finish (result, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (tokens->access_token);
+  /* Told to slow down at the second poll (1 s after the first): the next
+   * came 1 + 5 s later. */
+  g_assert_cmpint (g_get_monotonic_time () - start, >=, 7 * G_USEC_PER_SEC);
+  stats = om_test_oidc_stats (provider);
+  g_assert_cmpint (json_object_get_int_member_with_default (json_node_get_object (stats), "slow_downs", 0), >=, 1);
+  g_assert_true (om_test_wait_until (approved, &approval, WAIT_MS));
+  om_test_hs_free (server_hs);
+  om_test_oidc_free (provider);
+  g_clear_pointer (&grant, om_oauth_device_grant_free);
+  g_clear_pointer (&server, om_oauth_server_unref);
+  g_clear_object (&result);
+  g_clear_object (&http);
+  g_clear_pointer (&client_id, g_free);
+
+  /* Nobody approves within the code's 2 s: expired_token from the server
+   * (the client is made to believe the code lives longer). */
+  provider = om_test_oidc_start_full (short_args);
+  server_hs = om_test_hs_start_delegated (provider, NULL);
+  http = om_http_new (om_test_hs_get_url (server_hs));
+  discover (server_hs, &server, &error);
+  g_assert_no_error (error);
+  grant = authorize_device (http, server, &client_id);
+  grant->interval_s = 1;
+  grant->expires_at_us = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+  om_oauth_device_poll_async (http, server, client_id, grant, NULL, om_test_store_result, &result);
+  g_assert_true (om_test_wait_until (om_test_result_ready, &result, 30000));
+  g_clear_pointer (&tokens, om_oauth_tokens_free);
+  tokens = om_oauth_tokens_finish (result, &error);
+  g_assert_null (tokens);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  g_assert_nonnull (strstr (error->message, "expired"));
+  om_test_hs_free (server_hs);
+  om_test_oidc_free (provider);
+}
+
 /* A provider that knows only the MSC2967 scope names and does not list
  * them, behind a homeserver with only the unstable auth_issuer: discovery
  * reads the issuer's own metadata, and both flows find out from
@@ -1103,6 +1227,7 @@ main (int    argc,
   g_test_add_func ("/oauth/wrong-verifier", test_wrong_verifier);
   g_test_add ("/oauth/code-flow", Env, NULL, env_setup, test_code_flow, env_teardown);
   g_test_add ("/oauth/wrong-state", Env, NULL, env_setup, test_wrong_state, env_teardown);
+  g_test_add_func ("/oauth/device-polling", test_device_polling);
   g_test_add ("/oauth/device-flow", Env, NULL, env_setup, test_device_flow, env_teardown);
   g_test_add ("/oauth/unstable-scopes", Env, NULL, env_setup, test_unstable_scopes, env_teardown);
   g_test_add ("/oauth/refresh", Env, NULL, env_setup, test_refresh, env_teardown);

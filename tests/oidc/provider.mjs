@@ -9,6 +9,7 @@
 //                     [--redirect-uri URI]... [--access-token-ttl SECONDS]
 //                     [--matrix-scopes stable|unstable]
 //                     [--advertise-matrix-scopes yes|no]
+//                     [--device-code-ttl SECONDS] [--device-poll-interval SECONDS]
 //
 // Options fall back to OM_OIDC_PORT, OM_OIDC_CLIENT_ID, OM_OIDC_CLIENT_SECRET,
 // OM_OIDC_REDIRECT_URIS (space-separated), OM_OIDC_ACCESS_TOKEN_TTL,
@@ -32,6 +33,11 @@
 // access tokens are opaque; introspection adds `username` (the account's
 // matrix_handle).  With --matrix-scopes unstable the stable names are
 // refused with invalid_scope.  Refresh tokens rotate on every use.
+//
+// Device grant: --device-code-ttl sets how long a device code lives (600 s);
+// --device-poll-interval N (0: off) makes the device authorization answer
+// carry interval N and answers slow_down (RFC 8628 §3.5) to a client that
+// polls one device code again sooner than that.
 //
 // Test control (no auth): GET /_test/stats, POST /_test/revoke_all?sub=ID
 // (every token of that account is revoked).  GET /account is the account
@@ -87,8 +93,21 @@ const { values: opts } = parseArgs({
     'advertise-matrix-scopes': {
       type: 'string', default: process.env.OM_OIDC_ADVERTISE_MATRIX_SCOPES || 'yes',
     },
+    'device-code-ttl': { type: 'string', default: '600' },
+    'device-poll-interval': { type: 'string', default: '0' },
   },
 });
+
+const deviceCodeTtl = Number(opts['device-code-ttl']);
+const devicePollInterval = Number(opts['device-poll-interval']);
+if (!Number.isInteger(deviceCodeTtl) || deviceCodeTtl <= 0) {
+  throw new Error('--device-code-ttl must be a positive integer');
+}
+if (!Number.isInteger(devicePollInterval) || devicePollInterval < 0) {
+  throw new Error('--device-poll-interval must be a non-negative integer');
+}
+// device_code → when it was last polled (ms), for slow_down.
+const lastPoll = new Map();
 
 const accessTokenTtl = Number(opts['access-token-ttl']);
 if (!Number.isInteger(accessTokenTtl) || accessTokenTtl <= 0) {
@@ -371,6 +390,21 @@ function testControl(provider, issuer) {
       return;
     }
     await next();
+    if (devicePollInterval > 0 && ctx.path === '/device/auth' && ctx.status === 200 && ctx.body) {
+      ctx.body.interval = devicePollInterval;
+    }
+    if (devicePollInterval > 0 && ctx.path === '/token' && ctx.status === 400
+        && ctx.oidc?.params?.grant_type === 'urn:ietf:params:oauth:grant-type:device_code'
+        && ctx.body?.error === 'authorization_pending') {
+      const code = ctx.oidc.params.device_code;
+      const now = Date.now();
+      const last = lastPoll.get(code);
+      lastPoll.set(code, now);
+      if (last !== undefined && now - last < devicePollInterval * 1000) {
+        stats.slow_downs = (stats.slow_downs || 0) + 1;
+        ctx.body = { error: 'slow_down', error_description: 'you are polling too quickly' };
+      }
+    }
     if (ctx.path === '/.well-known/openid-configuration' && ctx.status === 200 && ctx.body) {
       const meta = ctx.body;
       if (advertiseMatrixScopes) {
@@ -486,7 +520,7 @@ server.listen(Number(opts.port), '127.0.0.1', () => {
     // offline_access (as Matrix's OAuth 2.0 API expects).
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
-    ttl: { AccessToken: accessTokenTtl, AuthorizationCode: 120, DeviceCode: 600, RefreshToken: 86400, IdToken: 300 },
+    ttl: { AccessToken: accessTokenTtl, AuthorizationCode: 120, DeviceCode: deviceCodeTtl, RefreshToken: 86400, IdToken: 300 },
   });
   provider.use(testControl(provider, issuer));
   provider.use(interactions(provider));
