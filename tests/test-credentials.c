@@ -601,6 +601,8 @@ test_rejected_token_forgotten (Fixture       *f,
   g_autoptr(GError) error = NULL;
   g_autofree char *body = NULL;
   gboolean signed_out = FALSE;
+  g_autofree char *key = NULL;
+  g_autofree char *again = NULL;
   Wait w = { 0 };
 
   om_session_set_store_secrets (session, TRUE);
@@ -612,6 +614,8 @@ test_rejected_token_forgotten (Fixture       *f,
   om_sync_set_timeout_ms (om_session_get_sync (session), 1000);
   g_signal_connect (session, "signed-out", G_CALLBACK (record_signed_out), &signed_out);
   om_session_start (session);
+  key = om_session_dup_store_key (session);
+  g_assert_nonnull (key);
 
   body = g_strdup_printf ("{\"user_id\":\"%s\",\"refresh_tokens\":true}", f->alice_id);
   json_node_unref (om_test_hs_request (f->hs, "POST", "/_test/expire_token", NULL, body, NULL));
@@ -628,6 +632,16 @@ test_rejected_token_forgotten (Fixture       *f,
   session = om_session_new (f->dir);
   om_session_set_store_secrets (session, TRUE);
   g_assert_false (restore_saved (session));
+
+  /* That was a soft logout: signing in again (a new run) keeps the key of
+   * the account's local secrets. */
+  om_session_login_password_async (session, om_test_hs_get_url (f->hs), "alice", PASSWORD,
+                                   NULL, om_test_store_result, &w.result);
+  g_assert_true (om_session_login_password_finish (session, wait_result (&w), &error));
+  g_assert_no_error (error);
+  g_clear_object (&w.result);
+  again = om_session_dup_store_key (session);
+  g_assert_cmpstr (again, ==, key);
 }
 
 /* openmeet-tui --line, once with a password and once with none. */

@@ -587,6 +587,7 @@ static void forget_sign_in (OmSession *self,
 static void signed_out_by_server (OmSession    *self,
                                   const GError *error);
 static void discard_account_data (OmSession *self);
+static void keep_store_key_only (OmSession *self);
 static gboolean discard_account_data_idle (gpointer user_data);
 
 static void
@@ -617,7 +618,10 @@ signed_out_by_server (OmSession    *self,
   /* The saved token is dead: the next start must ask to sign in again
    * instead of failing the same way.  After a soft logout the store (and
    * with it the device) stays for that next sign-in. */
-  forget_sign_in (self, g_task_new (self, NULL, NULL, NULL));
+  if (om_error_is_soft_logout (copy) && self->store_secrets && self->store_key != NULL)
+    keep_store_key_only (self);
+  else
+    forget_sign_in (self, g_task_new (self, NULL, NULL, NULL));
   /* Not from inside the sync's own signal: the sync goes with the data. */
   if (!om_error_is_soft_logout (copy))
     g_idle_add_full (G_PRIORITY_DEFAULT, discard_account_data_idle, g_object_ref (self), g_object_unref);
@@ -1002,6 +1006,20 @@ forget_sign_in (OmSession *self,
                                    NULL, forget_sign_in_cb, task);
 }
 
+/* After a soft logout: the tokens are dead, but the device, its store and
+ * the key of its local secrets live on, so the saved sign-in keeps only
+ * the key (an empty access token: nothing to restore). */
+static void
+keep_store_key_only (OmSession *self)
+{
+  g_autoptr(OmCredentials) credentials = om_credentials_new (self->homeserver, self->user_id,
+                                                             self->device_id, "");
+
+  credentials->store_key = g_strdup (self->store_key);
+  om_credential_store_save_async (get_credential_store (self), credentials, NULL,
+                                  save_sign_in_cb, g_task_new (self, NULL, NULL, NULL));
+}
+
 static void
 restore_saved_cb (GObject      *source,
                   GAsyncResult *result,
@@ -1020,6 +1038,14 @@ restore_saved_cb (GObject      *source,
     }
   if (credentials == NULL)
     {
+      g_task_return_boolean (task, FALSE);
+      return;
+    }
+  /* Soft-logged-out: only the store key is left, for the next sign-in. */
+  if (credentials->access_token[0] == '\0')
+    {
+      if (credentials->store_key != NULL && self->store_key == NULL)
+        self->store_key = g_strdup (credentials->store_key);
       g_task_return_boolean (task, FALSE);
       return;
     }
@@ -1088,6 +1114,39 @@ login_data_free (OmSessionLogin *data)
 /* What every sign-in does with the server's answer: opens the account's
  * store, wires the account up and keeps the credentials; then finishes
  * @task (owned).  @login NULL means @error (owned) ends the sign-in. */
+/* The last step of every sign-in: keep the token fresh and the
+ * credentials for next time; finishes @task (owned). */
+static void
+finish_login (GTask               *task,
+              const OmLoginResult *login)
+{
+  OmSession *self = g_task_get_source_object (task);
+  OmSessionLogin *data = g_task_get_task_data (task);
+  g_autoptr(OmCredentials) credentials = credentials_from_login (self, data, login);
+
+  start_keeper (self, credentials);
+  save_sign_in (self, credentials, task);
+}
+
+static void
+saved_key_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  GTask *task = user_data;
+  OmSession *self = g_task_get_source_object (task);
+  const OmLoginResult *login = g_object_get_data (G_OBJECT (task), "om-login");
+  g_autoptr(OmCredentials) saved = NULL;
+  g_autoptr(GError) error = NULL;
+
+  saved = om_credential_store_lookup_finish (OM_CREDENTIAL_STORE (source), result, &error);
+  if (error != NULL)
+    g_debug ("No saved store key: %s", error->message);
+  if (saved != NULL && saved->store_key != NULL && self->store_key == NULL)
+    self->store_key = g_strdup (saved->store_key);
+  finish_login (task, login);
+}
+
 void
 om_session_complete_login (GTask         *task,
                            OmLoginResult *login,
@@ -1122,9 +1181,17 @@ om_session_complete_login (GTask         *task,
       return;
     }
 
-  credentials = credentials_from_login (self, data, login);
-  start_keeper (self, credentials);
-  save_sign_in (self, credentials, task);
+  /* Signing in again (after a soft logout, in a new run): the account's
+   * store key is still saved, and the local secrets need that one. */
+  if (self->store_secrets && self->store_key == NULL)
+    {
+      g_object_set_data_full (G_OBJECT (task), "om-login", om_login_result_copy (login),
+                              (GDestroyNotify) om_login_result_free);
+      om_credential_store_lookup_async (get_credential_store (self), login->user_id, NULL,
+                                        saved_key_cb, task);
+      return;
+    }
+  finish_login (task, login);
 }
 
 static void
