@@ -1036,6 +1036,36 @@ test_refresh_tokens (void)
   r = call (hs, "POST", "/_test/config", NULL, "{\"access_token_lifetime_ms\":300000}", 200);
 }
 
+/* /_test/seed makes a big account in one call (benchmarks). */
+static void
+test_seed (void)
+{
+  OmTestHs *hs = om_test_hs_start (NULL);
+  g_autofree char *user_id = om_test_hs_create_user (hs, "big", "pw", FALSE);
+  g_autofree char *token = om_test_hs_login (hs, "big", "pw", NULL);
+  g_autofree char *body = g_strdup_printf ("{\"user_id\":\"%s\",\"rooms\":25,\"messages\":4,"
+                                           "\"name\":\"Seeded\"}", user_id);
+  g_autoptr(JsonNode) seeded = call (hs, "POST", "/_test/seed", NULL, body, 200);
+  g_autoptr(JsonNode) joined = call (hs, "GET", V3 "/joined_rooms", token, NULL, 200);
+  g_autoptr(JsonNode) messages = NULL;
+  JsonArray *ids = json_object_get_array_member (obj (seeded), "room_ids");
+  g_autofree char *path = NULL;
+  g_autofree char *escaped = NULL;
+  JsonArray *chunk;
+
+  g_assert_cmpuint (json_array_get_length (ids), ==, 25);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (obj (joined), "joined_rooms")), ==, 25);
+  escaped = g_uri_escape_string (json_array_get_string_element (ids, 24), NULL, FALSE);
+  path = g_strdup_printf (V3 "/rooms/%s/messages?dir=b&limit=10", escaped);
+  messages = call (hs, "GET", path, token, NULL, 200);
+  chunk = json_object_get_array_member (obj (messages), "chunk");
+  g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member (
+                     json_array_get_object_element (chunk, 0), "content"), "body"), ==,
+                   "Message 4 in Seeded 25");
+  json_node_unref (call (hs, "POST", "/_test/seed", NULL, "{\"user_id\":\"@nobody:x\"}", 400));
+  om_test_hs_free (hs);
+}
+
 static void
 test_restart (void)
 {
@@ -1343,6 +1373,7 @@ main (int    argc,
 
   g_test_add_func ("/homeserver/discovery-and-errors", test_discovery_and_errors);
   g_test_add_func ("/homeserver/login", test_login);
+  g_test_add_func ("/homeserver/seed", test_seed);
   g_test_add_func ("/homeserver/register", test_register);
   g_test_add_func ("/homeserver/create-room", test_create_room);
   g_test_add_func ("/homeserver/send-idempotent", test_send_idempotent);

@@ -269,6 +269,72 @@ c_config (OmHs              *hs,
   om_hs_reply_empty (msg);
 }
 
+/* POST /_test/seed {"user_id", "rooms": N, "messages": M, "name": "Room"}:
+ * N private rooms created by user_id as /createRoom would, named
+ * "<name> 1" …, with M text messages each; for benchmarks of big accounts.
+ * Answers {"room_ids": [...]}. */
+static void
+c_seed (OmHs              *hs,
+        SoupServerMessage *msg)
+{
+  g_autoptr(JsonObject) body = control_body (msg);
+  g_autoptr(JsonObject) out = NULL;
+  JsonArray *ids;
+  const char *user_id;
+  const char *prefix;
+  gint64 n_rooms, n_messages;
+  gint64 ts = g_get_real_time () / 1000;
+
+  if (body == NULL)
+    return;
+  user_id = str_or (body, "user_id", NULL);
+  prefix = str_or (body, "name", "Room");
+  n_rooms = CLAMP (int_or (body, "rooms", 1), 0, 100000);
+  n_messages = CLAMP (int_or (body, "messages", 0), 0, 100000);
+  if (user_id == NULL || !om_hs_user_exists (hs, user_id))
+    {
+      om_hs_reply_error (msg, 400, "M_INVALID_PARAM", "user_id must name an existing user");
+      return;
+    }
+
+  out = json_object_new ();
+  ids = json_array_new ();
+  for (gint64 i = 0; i < n_rooms; i++)
+    {
+      g_autoptr(JsonObject) create = json_object_new ();
+      g_autofree char *name = g_strdup_printf ("%s %" G_GINT64_FORMAT, prefix, i + 1);
+      g_autofree char *error = NULL;
+      g_autofree char *room_id = NULL;
+      const char *errcode = NULL;
+      guint status = 0;
+
+      json_object_set_string_member (create, "name", name);
+      json_object_set_string_member (create, "preset", "private_chat");
+      room_id = om_hs_create_room (hs, user_id, create, &errcode, &error, &status);
+      if (room_id == NULL)
+        {
+          om_hs_reply_error (msg, 500, "M_UNKNOWN", error != NULL ? error : "could not create a room");
+          json_array_unref (ids);
+          return;
+        }
+      for (gint64 m = 0; m < n_messages; m++)
+        {
+          g_autoptr(JsonObject) content = json_object_new ();
+          g_autofree char *text = g_strdup_printf ("Message %" G_GINT64_FORMAT " in %s", m + 1, name);
+          g_autoptr(OmHsEvent) ev = NULL;
+
+          json_object_set_string_member (content, "msgtype", "m.text");
+          json_object_set_string_member (content, "body", text);
+          ev = om_hs_event_create (hs, room_id, user_id, "m.room.message", NULL,
+                                   content, NULL, NULL, ts);
+        }
+      json_array_add_string_element (ids, room_id);
+    }
+  json_object_set_array_member (out, "room_ids", ids);
+  om_hs_notify (hs);
+  om_hs_reply_object (msg, 200, out);
+}
+
 static void
 c_stats (OmHs              *hs,
          SoupServerMessage *msg)
@@ -463,6 +529,8 @@ om_hs_handle_control (OmHs              *hs,
     c_ratelimit (hs, msg);
   else if (g_str_equal (path, "/_test/config") && g_str_equal (method, "POST"))
     c_config (hs, msg);
+  else if (g_str_equal (path, "/_test/seed") && g_str_equal (method, "POST"))
+    c_seed (hs, msg);
   else if (g_str_equal (path, "/_test/stats") && g_str_equal (method, "GET"))
     c_stats (hs, msg);
   else if (g_str_equal (path, "/_test/events") && g_str_equal (method, "GET"))
