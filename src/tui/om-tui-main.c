@@ -10,6 +10,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "om-tui-app.h"
 #include "om-tui-line.h"
 
 #ifndef OM_VERSION
@@ -207,12 +208,6 @@ main (int    argc,
       return 0;
     }
 
-  if (!line)
-    {
-      fprintf (stderr, "openmeet-tui: this build has only the line-mode client; run it with --line\n");
-      return 2;
-    }
-
   if (homeserver == NULL)
     homeserver = g_strdup (g_getenv ("OPENMEET_HOMESERVER"));
   if (user == NULL)
@@ -267,7 +262,7 @@ main (int    argc,
   options.data_dir = data_dir;
   options.history = (guint) CLAMP (history, 0, 1000);
 
-  status = om_tui_line_run (&options);
+  status = line ? om_tui_line_run (&options) : om_tui_app_run (&options);
   if (options.password != NULL)
     memset (options.password, 0, strlen (options.password));
   g_free (options.password);

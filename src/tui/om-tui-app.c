@@ -1,0 +1,1494 @@
+/* om-tui-app.c — the full-screen terminal client
+ *
+ * A room list on the left, the open room's timeline on the right, a typing
+ * line and an input line at the bottom, a status line at the top.  It only
+ * displays the core's models and calls their intents: model signals and
+ * SIGWINCH mark the screen dirty, and one redraw happens from an idle, so
+ * a burst of events costs one redraw.  Keys come from stdin as a GLib fd
+ * source on the same main loop as the session's HTTP.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#define G_LOG_DOMAIN "om-tui"
+
+#include <glib-unix.h>
+#include <ncursesw/curses.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "om-event.h"
+#include "om-outbox.h"
+#include "om-room.h"
+#include "om-room-list.h"
+#include "om-session.h"
+#include "om-timeline.h"
+#include "om-tui-app.h"
+#include "om-tui-app-sign-in.h"
+#include "om-tui-cells.h"
+#include "om-tui-entry.h"
+#include "om-tui-text.h"
+
+/* How long /quit waits for unsent messages. */
+#define DRAIN_TIMEOUT_MS 15000
+/* Below this the layout does not fit. */
+#define MIN_COLUMNS 40
+#define MIN_ROWS    12
+/* Events asked for when scrolling back past the oldest loaded one. */
+#define LOAD_OLDER_LIMIT 50
+/* Sender names are cut to this share of the timeline's width. */
+#define SENDER_SHARE 3
+
+/* Every key request; the help text and the dispatch come from this table. */
+#define OM_TUI_APP_REQUESTS(X) \
+  X (SEND,        "Enter",            "send the input, or run a /command") \
+  X (PREV_ROOM,   "Alt-Up, Ctrl-P",   "previous room") \
+  X (NEXT_ROOM,   "Alt-Down, Ctrl-N", "next room") \
+  X (ROOM_N,      "Alt-1 … Alt-9",    "room N of the list") \
+  X (SCROLL_UP,   "PageUp",           "scroll back (at the top: load older history)") \
+  X (SCROLL_DOWN, "PageDown",         "scroll forward") \
+  X (REDRAW,      "Ctrl-L",           "redraw the screen")
+
+typedef enum {
+#define REQUEST_ENUM(name, keys, help) REQUEST_##name,
+  OM_TUI_APP_REQUESTS (REQUEST_ENUM)
+#undef REQUEST_ENUM
+  REQUEST_NONE,
+} Request;
+
+typedef struct {
+  guint    key;
+  gboolean function;   /* an ncurses KEY_* code */
+  gboolean alt;        /* after ESC */
+  Request  request;
+} Binding;
+
+/* kUP3/kDN3 (Alt-Up/Down) have no fixed KEY_* code: see alt_key_codes. */
+static const Binding bindings[] = {
+  { '\r',        FALSE, FALSE, REQUEST_SEND },
+  { '\n',        FALSE, FALSE, REQUEST_SEND },
+  { KEY_ENTER,   TRUE,  FALSE, REQUEST_SEND },
+  { 0x10,        FALSE, FALSE, REQUEST_PREV_ROOM },    /* Ctrl-P */
+  { 0x0E,        FALSE, FALSE, REQUEST_NEXT_ROOM },    /* Ctrl-N */
+  { KEY_PPAGE,   TRUE,  FALSE, REQUEST_SCROLL_UP },
+  { KEY_NPAGE,   TRUE,  FALSE, REQUEST_SCROLL_DOWN },
+  { 0x0C,        FALSE, FALSE, REQUEST_REDRAW },       /* Ctrl-L */
+};
+
+typedef enum {
+  STYLE_NORMAL,
+  STYLE_DIM,
+  STYLE_FAILED,
+  STYLE_SENDER,        /* + the sender's colour index */
+} Style;
+
+#define N_SENDER_COLOURS 6
+#define PAIR_FAILED      (N_SENDER_COLOURS + 1)
+
+typedef struct {
+  char *text;          /* owned, sanitised, fits its line */
+  int   style;
+} Segment;
+
+/* One screen line of the timeline: a GArray of Segment. */
+typedef GArray Line;
+
+typedef struct {
+  OmTuiLineOptions *options;       /* borrowed */
+  GMainLoop        *loop;          /* owned */
+  OmSession        *session;       /* owned */
+  GCancellable     *cancellable;   /* owned */
+  OmTuiEntry       *entry;         /* owned */
+  OmRoom           *room;          /* owned ref, nullable: the open room */
+  GHashTable       *watched_rooms; /* OmRoom* (owned ref) whose notify we follow */
+  GHashTable       *watched_events;/* OmEvent* (owned ref) whose send-state we follow */
+  char             *info;          /* owned, nullable: the last word to the user */
+  char             *exit_message;  /* owned, nullable: printed after the screen is given back */
+  char             *pending_join;  /* owned, nullable: room ID to open once it syncs */
+  char             *last_read;     /* owned, nullable: event ID last marked read */
+  int               status;
+  int               scroll;        /* timeline lines scrolled back from the bottom */
+  int               max_scroll;    /* -1: unknown (more lines than were laid out) */
+  int               page;          /* timeline rows at the last draw */
+  guint             stdin_id;
+  guint             winch_id;
+  guint             redraw_id;
+  guint             drain_id;
+  gboolean          curses;        /* the screen is ours */
+  gboolean          quitting;      /* /quit: waiting for the outbox */
+  gboolean          has_colours;
+  gboolean          may_pick;      /* the room list is complete enough to choose from */
+  int               alt_up;        /* ncurses codes of kUP3/kDN3, or -1 */
+  int               alt_down;
+} App;
+
+static void queue_redraw (App *app);
+
+static void
+quit (App *app,
+      int  status)
+{
+  app->status = status;
+  g_main_loop_quit (app->loop);
+}
+
+static void
+set_info (App        *app,
+          const char *format,
+          ...) G_GNUC_PRINTF (2, 3);
+
+static void
+set_info (App        *app,
+          const char *format,
+          ...)
+{
+  va_list args;
+
+  g_free (app->info);
+  va_start (args, format);
+  app->info = g_strdup_vprintf (format, args);
+  va_end (args);
+  queue_redraw (app);
+}
+
+/* ---- lines ---- */
+
+static void
+segment_clear (gpointer data)
+{
+  Segment *segment = data;
+
+  g_free (segment->text);
+}
+
+static Line *
+line_new (void)
+{
+  Line *line = g_array_new (FALSE, TRUE, sizeof (Segment));
+
+  g_array_set_clear_func (line, segment_clear);
+  return line;
+}
+
+/* Appends sanitised @text; the line's drawing cuts it to the pane. */
+static void
+line_add (Line       *line,
+          const char *text,
+          int         style)
+{
+  Segment segment = { g_strdup (text), style };
+
+  g_array_append_val (line, segment);
+}
+
+static int
+sender_style (const char *user_id)
+{
+  return STYLE_SENDER + (int) (g_str_hash (user_id != NULL ? user_id : "") % N_SENDER_COLOURS);
+}
+
+static void
+apply_style (App *app,
+             int  style,
+             gboolean on)
+{
+  attr_t attrs = A_NORMAL;
+  short pair = 0;
+
+  if (style == STYLE_DIM)
+    attrs = A_DIM;
+  else if (style == STYLE_FAILED)
+    {
+      attrs = A_BOLD;
+      pair = app->has_colours ? PAIR_FAILED : 0;
+    }
+  else if (style >= STYLE_SENDER)
+    {
+      attrs = A_BOLD;
+      pair = app->has_colours ? (short) (style - STYLE_SENDER + 1) : 0;
+    }
+  if (on)
+    attr_set (attrs, pair, NULL);
+  else
+    attr_set (A_NORMAL, 0, NULL);
+}
+
+/* Puts @text (sanitised) at the cursor in at most @cells cells; returns
+ * the cells used. */
+static int
+put_text (const char *text,
+          int         cells)
+{
+  g_autofree char *fit = NULL;
+  int used = 0;
+
+  if (cells <= 0)
+    return 0;
+  fit = om_tui_cells_fit (text, cells, &used);
+  addstr (fit);
+  return used;
+}
+
+static void
+draw_line (App  *app,
+           Line *line,
+           int   row,
+           int   column,
+           int   cells)
+{
+  move (row, column);
+  for (guint i = 0; i < line->len && cells > 0; i++)
+    {
+      Segment *segment = &g_array_index (line, Segment, i);
+
+      apply_style (app, segment->style, TRUE);
+      cells -= put_text (segment->text, cells);
+      apply_style (app, segment->style, FALSE);
+    }
+}
+
+/* ---- the timeline as lines ---- */
+
+static char *
+dup_sender_name (App        *app,
+                 OmRoom     *room,
+                 const char *user_id,
+                 int         cells)
+{
+  g_autofree char *name = om_room_dup_member_display_name (room, user_id != NULL ? user_id : "");
+  g_autofree char *clean = om_tui_sanitize (name, NULL);
+
+  return om_tui_cells_fit (clean, MAX (cells, 4), NULL);
+}
+
+static char *
+describe_membership (App     *app,
+                     OmRoom  *room,
+                     OmEvent *event,
+                     const char *who)
+{
+  const char *membership = om_event_get_content_string (event, "membership");
+  const char *target_id = om_event_get_state_key (event);
+  g_autofree char *target = dup_sender_name (app, room, target_id, 40);
+
+  if (g_strcmp0 (target_id, om_event_get_sender (event)) == 0)
+    {
+      if (g_strcmp0 (membership, "join") == 0)
+        return g_strdup_printf ("%s joined", who);
+      if (g_strcmp0 (membership, "leave") == 0)
+        return g_strdup_printf ("%s left", who);
+    }
+  if (g_strcmp0 (membership, "invite") == 0)
+    return g_strdup_printf ("%s invited %s", who, target);
+  if (g_strcmp0 (membership, "ban") == 0)
+    return g_strdup_printf ("%s banned %s", who, target);
+  if (g_strcmp0 (membership, "leave") == 0)
+    return g_strdup_printf ("%s removed %s", who, target);
+  return g_strdup_printf ("%s changed the membership of %s", who, target);
+}
+
+static void
+send_state_cb (OmEvent    *event,
+               GParamSpec *pspec,
+               App        *app)
+{
+  queue_redraw (app);
+}
+
+/* Our own messages say where they stand. */
+static void
+add_marker (App       *app,
+            OmEvent   *event,
+            GPtrArray *lines,
+            int        cells)
+{
+  OmSendState state = om_event_get_send_state (event);
+  g_autofree char *marker = NULL;
+  Line *last = g_ptr_array_index (lines, lines->len - 1);
+  int used = 0;
+
+  if (state == OM_SEND_STATE_NONE)
+    return;
+  if (!g_hash_table_contains (app->watched_events, event))
+    {
+      g_hash_table_add (app->watched_events, g_object_ref (event));
+      g_signal_connect (event, "notify::send-state", G_CALLBACK (send_state_cb), app);
+    }
+
+  switch (state)
+    {
+    case OM_SEND_STATE_QUEUED:
+      marker = g_strdup (" (queued)");
+      break;
+    case OM_SEND_STATE_SENDING:
+      marker = g_strdup (" (sending)");
+      break;
+    case OM_SEND_STATE_SENT:
+      marker = g_strdup (" ✓");
+      break;
+    case OM_SEND_STATE_FAILED:
+      {
+        g_autofree char *reason = om_tui_sanitize (om_event_get_send_error (event), " ");
+
+        marker = g_strdup_printf (" ✗ not sent: %s", reason);
+      }
+      break;
+    case OM_SEND_STATE_NONE:
+    default:
+      g_assert_not_reached ();
+    }
+
+  for (guint i = 0; i < last->len; i++)
+    used += om_tui_cells_width (g_array_index (last, Segment, i).text);
+  if (used + om_tui_cells_width (marker) > cells)
+    {
+      last = line_new ();
+      line_add (last, "      ", STYLE_NORMAL);
+      g_ptr_array_add (lines, last);
+    }
+  line_add (last, marker, state == OM_SEND_STATE_FAILED ? STYLE_FAILED : STYLE_DIM);
+}
+
+/* The screen lines of @event in @cells cells, top first, or NULL when
+ * it is not shown. */
+static GPtrArray *
+event_lines (App     *app,
+             OmRoom  *room,
+             OmEvent *event,
+             int      cells)
+{
+  const char *type = om_event_get_event_type (event);
+  const char *msgtype = om_event_get_msgtype (event);
+  const char *sender = om_event_get_sender (event);
+  g_autoptr(GDateTime) time = g_date_time_new_from_unix_local (om_event_get_origin_server_ts (event) / 1000);
+  g_autofree char *when = time != NULL ? g_date_time_format (time, "%H:%M") : g_strdup ("--:--");
+  g_autofree char *who = dup_sender_name (app, room, sender, cells / SENDER_SHARE);
+  g_autofree char *body = NULL;
+  g_autoptr(GPtrArray) wrapped = NULL;
+  GPtrArray *lines;
+  const char *before = "";
+  const char *after = ": ";
+  int style = STYLE_NORMAL;
+  int indent;
+  Line *first;
+
+  if (g_strcmp0 (type, "m.room.message") == 0 && om_event_get_body (event) != NULL)
+    {
+      body = om_tui_sanitize (om_event_get_body (event), " ");
+      if (g_strcmp0 (msgtype, "m.emote") == 0)
+        {
+          before = "* ";
+          after = " ";
+        }
+      else if (g_strcmp0 (msgtype, "m.notice") == 0)
+        {
+          before = "-";
+          after = "- ";
+          style = STYLE_DIM;
+        }
+    }
+  else if (g_strcmp0 (type, "m.room.member") == 0)
+    {
+      body = describe_membership (app, room, event, who);
+      g_clear_pointer (&who, g_free);
+      style = STYLE_DIM;
+    }
+  else if (g_strcmp0 (type, "m.room.topic") == 0 || g_strcmp0 (type, "m.room.name") == 0)
+    {
+      gboolean topic = g_strcmp0 (type, "m.room.topic") == 0;
+      g_autofree char *value = om_tui_sanitize (om_event_get_content_string (event, topic ? "topic" : "name"), " ");
+
+      body = g_strdup_printf ("%s %s: %s", who, topic ? "set the topic" : "renamed the room", value);
+      g_clear_pointer (&who, g_free);
+      style = STYLE_DIM;
+    }
+  else
+    return NULL;
+
+  lines = g_ptr_array_new_with_free_func ((GDestroyNotify) g_array_unref);
+  first = line_new ();
+  line_add (first, when, STYLE_DIM);
+  line_add (first, " ", STYLE_NORMAL);
+  /* Continuation lines start under the body, after the time. */
+  indent = om_tui_cells_width (when) + 1;
+  if (who != NULL)
+    {
+      line_add (first, before, STYLE_NORMAL);
+      line_add (first, who, sender_style (sender));
+      line_add (first, after, STYLE_NORMAL);
+    }
+  else
+    line_add (first, "-- ", STYLE_DIM);
+
+  {
+    int header = 0;
+
+    for (guint i = 0; i < first->len; i++)
+      header += om_tui_cells_width (g_array_index (first, Segment, i).text);
+    wrapped = om_tui_cells_wrap (body, cells - indent, header - indent);
+  }
+  line_add (first, g_ptr_array_index (wrapped, 0), style);
+  g_ptr_array_add (lines, first);
+  for (guint i = 1; i < wrapped->len; i++)
+    {
+      Line *line = line_new ();
+      g_autofree char *pad = g_strnfill (indent, ' ');
+
+      line_add (line, pad, STYLE_NORMAL);
+      line_add (line, g_ptr_array_index (wrapped, i), style);
+      g_ptr_array_add (lines, line);
+    }
+
+  if (g_strcmp0 (sender, om_session_get_user_id (app->session)) == 0)
+    add_marker (app, event, lines, cells);
+  return lines;
+}
+
+static char *
+dup_day (OmEvent *event)
+{
+  g_autoptr(GDateTime) time = g_date_time_new_from_unix_local (om_event_get_origin_server_ts (event) / 1000);
+
+  return time != NULL ? g_date_time_format (time, "%A %e %B %Y") : g_strdup ("");
+}
+
+static Line *
+separator_line (const char *day,
+                int         cells)
+{
+  Line *line = line_new ();
+  g_autofree char *squeezed = g_strdup (day);
+  g_autofree char *text = NULL;
+
+  /* "%e" pads with a space: "Monday  2 March". */
+  while (strstr (squeezed, "  ") != NULL)
+    memmove (strstr (squeezed, "  "), strstr (squeezed, "  ") + 1, strlen (strstr (squeezed, "  ")));
+  text = g_strdup_printf ("── %s ──", squeezed);
+  {
+    int width = om_tui_cells_width (text);
+    g_autofree char *pad = g_strnfill (MAX (0, (cells - width) / 2), ' ');
+
+    line_add (line, pad, STYLE_NORMAL);
+  }
+  line_add (line, text, STYLE_DIM);
+  return line;
+}
+
+/* The timeline's last screen lines, bottom first: at least @needed of them
+ * when the loaded events have that many.  *out_complete tells whether all
+ * loaded events were laid out. */
+static GPtrArray *
+timeline_lines (App      *app,
+                int       cells,
+                int       needed,
+                gboolean *out_complete)
+{
+  GListModel *model = G_LIST_MODEL (om_room_get_timeline (app->room));
+  GPtrArray *bottom_up = g_ptr_array_new_with_free_func ((GDestroyNotify) g_array_unref);
+  g_autofree char *day = NULL;    /* of the last event laid out */
+  guint i = g_list_model_get_n_items (model);
+
+  *out_complete = TRUE;
+  while (i > 0)
+    {
+      g_autoptr(OmEvent) event = g_list_model_get_item (model, --i);
+      g_autoptr(GPtrArray) lines = event_lines (app, app->room, event, cells);
+      g_autofree char *event_day = NULL;
+
+      if (lines == NULL)
+        continue;
+      event_day = dup_day (event);
+      if (day != NULL && g_strcmp0 (day, event_day) != 0)
+        g_ptr_array_add (bottom_up, separator_line (day, cells));
+      g_free (day);
+      day = g_steal_pointer (&event_day);
+
+      for (guint j = lines->len; j > 0; j--)
+        g_ptr_array_add (bottom_up, g_array_ref (g_ptr_array_index (lines, j - 1)));
+      if ((int) bottom_up->len >= needed && i > 0)
+        {
+          *out_complete = FALSE;
+          break;
+        }
+    }
+  if (day != NULL && *out_complete)
+    g_ptr_array_add (bottom_up, separator_line (day, cells));
+  return bottom_up;
+}
+
+/* ---- drawing ---- */
+
+static const char *
+state_text (OmSessionState state)
+{
+  switch (state)
+    {
+    case OM_SESSION_STATE_SIGNED_OUT:
+      return "signed out";
+    case OM_SESSION_STATE_READY:
+      return "not connected";
+    case OM_SESSION_STATE_CONNECTING:
+      return "connecting…";
+    case OM_SESSION_STATE_ONLINE:
+      return "online";
+    case OM_SESSION_STATE_OFFLINE:
+      return "offline, retrying";
+    default:
+      return "";
+    }
+}
+
+static void
+draw_status (App *app)
+{
+  g_autofree char *user = om_tui_sanitize (om_session_get_user_id (app->session), NULL);
+  g_autofree char *left = NULL;
+  int used;
+
+  move (0, 0);
+  attr_set (A_REVERSE, 0, NULL);
+  left = g_strdup_printf (" [%s] %s ", state_text (om_session_get_state (app->session)), user);
+  used = put_text (left, COLS);
+  if (app->room != NULL && used < COLS)
+    {
+      g_autofree char *name = om_tui_sanitize (om_room_get_display_name (app->room), NULL);
+      g_autofree char *topic = om_tui_sanitize (om_room_get_topic (app->room), " ");
+      g_autofree char *right = g_strdup_printf ("│ %s%s%s ", name, *topic ? " — " : "", topic);
+
+      used += put_text (right, COLS - used);
+    }
+  if (om_session_get_state (app->session) == OM_SESSION_STATE_OFFLINE &&
+      om_session_get_sync_error (app->session) != NULL && used < COLS)
+    {
+      g_autofree char *error = om_tui_sanitize (om_session_get_sync_error (app->session), " ");
+      g_autofree char *text = g_strdup_printf ("│ %s ", error);
+
+      used += put_text (text, COLS - used);
+    }
+  for (; used < COLS; used++)
+    addch (' ');
+  attr_set (A_NORMAL, 0, NULL);
+}
+
+static void
+draw_room_list (App *app,
+                int  top,
+                int  rows,
+                int  cells)
+{
+  GListModel *rooms = G_LIST_MODEL (om_session_get_room_list (app->session));
+  guint n = g_list_model_get_n_items (rooms);
+  guint selected = 0;
+  guint first = 0;
+
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(OmRoom) room = g_list_model_get_item (rooms, i);
+
+      if (room == app->room)
+        selected = i;
+    }
+  if (selected >= (guint) rows)
+    first = selected - rows + 1;
+
+  for (guint i = first; i < n && (int) (i - first) < rows; i++)
+    {
+      g_autoptr(OmRoom) room = g_list_model_get_item (rooms, i);
+      g_autofree char *name = om_tui_sanitize (om_room_get_display_name (room), NULL);
+      g_autofree char *count = NULL;
+      guint unread = om_room_get_unread_count (room);
+      int row = top + (int) (i - first);
+      int count_cells = 0;
+      int used;
+
+      if (unread > 0)
+        {
+          count = g_strdup_printf (" %u", unread);
+          count_cells = (int) strlen (count);
+        }
+      move (row, 0);
+      attr_set (room == app->room ? A_REVERSE : (unread > 0 ? A_BOLD : A_NORMAL), 0, NULL);
+      if (om_room_get_membership (room) == OM_MEMBERSHIP_INVITE)
+        addch ('+');
+      else if (om_room_get_is_space (room))
+        addch ('=');
+      else
+        addch (' ');
+      used = 1 + put_text (name, cells - 1 - count_cells);
+      for (; used < cells - count_cells; used++)
+        addch (' ');
+      if (count != NULL)
+        {
+          if (om_room_get_highlight_count (room) > 0 && room != app->room)
+            attr_on (A_BOLD, NULL);
+          put_text (count, count_cells);
+        }
+      attr_set (A_NORMAL, 0, NULL);
+    }
+  if (n == 0)
+    {
+      move (top, 1);
+      attr_set (A_DIM, 0, NULL);
+      put_text (om_session_get_state (app->session) == OM_SESSION_STATE_ONLINE ? "no rooms: /join" : "loading…",
+                cells - 1);
+      attr_set (A_NORMAL, 0, NULL);
+    }
+}
+
+static void
+mark_read_if_seen (App *app)
+{
+  OmEvent *latest;
+
+  if (app->room == NULL || app->scroll != 0 || om_room_get_membership (app->room) != OM_MEMBERSHIP_JOIN)
+    return;
+  latest = om_timeline_get_latest_remote (om_room_get_timeline (app->room));
+  if (latest == NULL || om_event_get_event_id (latest) == NULL ||
+      g_strcmp0 (om_event_get_event_id (latest), app->last_read) == 0)
+    return;
+  g_free (app->last_read);
+  app->last_read = g_strdup (om_event_get_event_id (latest));
+  om_room_mark_read (app->room);
+}
+
+static void
+draw_timeline (App *app,
+               int  top,
+               int  rows,
+               int  column,
+               int  cells)
+{
+  g_autoptr(GPtrArray) lines = NULL;
+  gboolean complete;
+
+  app->page = rows;
+  if (app->room == NULL)
+    return;
+  lines = timeline_lines (app, cells, rows + app->scroll, &complete);
+  app->max_scroll = complete ? MAX (0, (int) lines->len - rows) : -1;
+  if (app->max_scroll >= 0 && app->scroll > app->max_scroll)
+    app->scroll = app->max_scroll;
+
+  for (int r = 0; r < rows; r++)
+    {
+      guint index = (guint) (app->scroll + r);
+
+      if (index >= lines->len)
+        break;
+      draw_line (app, g_ptr_array_index (lines, index), top + rows - 1 - r, column, cells);
+    }
+  if (om_timeline_get_loading (om_room_get_timeline (app->room)))
+    {
+      move (top, column);
+      attr_set (A_DIM, 0, NULL);
+      put_text ("loading older messages…", cells);
+      attr_set (A_NORMAL, 0, NULL);
+    }
+  mark_read_if_seen (app);
+}
+
+static char *
+dup_typing_text (App *app)
+{
+  const char * const *ids;
+  guint n;
+  g_autofree char *first = NULL;
+  g_autofree char *second = NULL;
+
+  if (app->room == NULL)
+    return NULL;
+  ids = om_room_get_typing_user_ids (app->room);
+  n = ids != NULL ? g_strv_length ((char **) ids) : 0;
+  if (n == 0)
+    return NULL;
+  if (n > 3)
+    return g_strdup ("several people are typing…");
+  first = dup_sender_name (app, app->room, ids[0], 30);
+  if (n == 1)
+    return g_strdup_printf ("%s is typing…", first);
+  second = dup_sender_name (app, app->room, ids[1], 30);
+  if (n == 2)
+    return g_strdup_printf ("%s and %s are typing…", first, second);
+  {
+    g_autofree char *third = dup_sender_name (app, app->room, ids[2], 30);
+
+    return g_strdup_printf ("%s, %s and %s are typing…", first, second, third);
+  }
+}
+
+static void
+draw_bottom (App *app)
+{
+  g_autofree char *typing = dup_typing_text (app);
+  g_autofree char *view = NULL;
+  int cursor = 0;
+
+  move (LINES - 2, 0);
+  attr_set (A_DIM, 0, NULL);
+  if (typing != NULL)
+    put_text (typing, COLS);
+  else if (app->info != NULL)
+    {
+      g_autofree char *clean = om_tui_sanitize (app->info, " ");
+
+      put_text (clean, COLS);
+    }
+  attr_set (A_NORMAL, 0, NULL);
+
+  move (LINES - 1, 0);
+  addstr ("> ");
+  view = om_tui_entry_dup_view (app->entry, COLS - 2, &cursor);
+  put_text (view, COLS - 2);
+  move (LINES - 1, 2 + cursor);
+}
+
+static void
+draw (App *app)
+{
+  int list_cells;
+
+  erase ();
+  if (COLS < MIN_COLUMNS || LINES < MIN_ROWS)
+    {
+      g_autofree char *size = g_strdup_printf ("%d×%d, needs %d×%d", COLS, LINES, MIN_COLUMNS, MIN_ROWS);
+      const char *text[] = { "terminal too small", size };
+
+      for (int i = 0; i < 2; i++)
+        {
+          move (MAX (0, LINES / 2 - 1 + i), MAX (0, (COLS - om_tui_cells_width (text[i])) / 2));
+          put_text (text[i], COLS);
+        }
+      refresh ();
+      return;
+    }
+
+  list_cells = CLAMP (COLS / 4, 10, 24);
+  draw_status (app);
+  draw_room_list (app, 1, LINES - 3, list_cells);
+  for (int row = 1; row < LINES - 2; row++)
+    mvaddstr (row, list_cells, "│");
+  draw_timeline (app, 1, LINES - 3, list_cells + 1, COLS - list_cells - 1);
+  draw_bottom (app);
+  refresh ();
+}
+
+static gboolean
+redraw_cb (gpointer user_data)
+{
+  App *app = user_data;
+
+  app->redraw_id = 0;
+  if (app->curses)
+    draw (app);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+queue_redraw (App *app)
+{
+  if (app->redraw_id == 0)
+    app->redraw_id = g_idle_add (redraw_cb, app);
+}
+
+/* ---- rooms ---- */
+
+static void
+timeline_changed_cb (GListModel *model,
+                     guint       position,
+                     guint       removed,
+                     guint       added,
+                     App        *app)
+{
+  queue_redraw (app);
+}
+
+static void
+timeline_notify_cb (GObject    *timeline,
+                    GParamSpec *pspec,
+                    App        *app)
+{
+  queue_redraw (app);
+}
+
+static void
+open_room (App    *app,
+           OmRoom *room)
+{
+  if (room == app->room)
+    return;
+  if (app->room != NULL)
+    {
+      const char *text = om_tui_entry_get_text (app->entry);
+
+      if (*text != '\0' && *text != '/')
+        om_room_set_typing (app->room, FALSE);
+      g_signal_handlers_disconnect_by_data (om_room_get_timeline (app->room), app);
+    }
+  g_set_object (&app->room, room);
+  app->scroll = 0;
+  app->max_scroll = -1;
+  g_clear_pointer (&app->last_read, g_free);
+  if (room != NULL)
+    {
+      OmTimeline *timeline = om_room_get_timeline (room);
+
+      g_signal_connect (timeline, "items-changed", G_CALLBACK (timeline_changed_cb), app);
+      g_signal_connect (timeline, "notify::loading", G_CALLBACK (timeline_notify_cb), app);
+    }
+  queue_redraw (app);
+}
+
+static gboolean
+is_openable (OmRoom *room)
+{
+  return om_room_get_membership (room) == OM_MEMBERSHIP_JOIN && !om_room_get_is_space (room);
+}
+
+/* The room to open when none is: the one asked for, else the newest. */
+static void
+pick_room (App *app)
+{
+  GListModel *rooms = G_LIST_MODEL (om_session_get_room_list (app->session));
+
+  if (app->pending_join != NULL)
+    {
+      OmRoom *room = om_room_list_lookup (om_session_get_room_list (app->session), app->pending_join);
+
+      if (room != NULL && om_room_get_membership (room) == OM_MEMBERSHIP_JOIN)
+        {
+          g_clear_pointer (&app->pending_join, g_free);
+          open_room (app, room);
+          return;
+        }
+    }
+  if (app->room != NULL || !app->may_pick)
+    return;
+  if (app->options->room != NULL)
+    {
+      OmRoom *room = om_session_lookup_room (app->session, app->options->room);
+
+      if (room != NULL)
+        {
+          open_room (app, room);
+          return;
+        }
+    }
+  for (guint i = 0; i < g_list_model_get_n_items (rooms); i++)
+    {
+      g_autoptr(OmRoom) room = g_list_model_get_item (rooms, i);
+
+      if (is_openable (room))
+        {
+          open_room (app, room);
+          return;
+        }
+    }
+}
+
+static void
+room_notify_cb (OmRoom     *room,
+                GParamSpec *pspec,
+                App        *app)
+{
+  if (g_strcmp0 (pspec->name, "membership") == 0)
+    pick_room (app);
+  queue_redraw (app);
+}
+
+static void
+room_list_changed_cb (GListModel *rooms,
+                      guint       position,
+                      guint       removed,
+                      guint       added,
+                      App        *app)
+{
+  for (guint i = position; i < position + added; i++)
+    {
+      g_autoptr(OmRoom) room = g_list_model_get_item (rooms, i);
+
+      if (g_hash_table_contains (app->watched_rooms, room))
+        continue;
+      g_hash_table_add (app->watched_rooms, g_object_ref (room));
+      g_signal_connect (room, "notify", G_CALLBACK (room_notify_cb), app);
+    }
+  pick_room (app);
+  queue_redraw (app);
+}
+
+/* Opens the room @delta places from the open one, or room @index (0-based)
+ * when @delta is 0. */
+static void
+move_selection (App *app,
+                int  delta,
+                int  index)
+{
+  GListModel *rooms = G_LIST_MODEL (om_session_get_room_list (app->session));
+  int n = (int) g_list_model_get_n_items (rooms);
+  int current = -1;
+
+  if (n == 0)
+    return;
+  for (int i = 0; i < n; i++)
+    {
+      g_autoptr(OmRoom) room = g_list_model_get_item (rooms, (guint) i);
+
+      if (room == app->room)
+        current = i;
+    }
+  if (delta == 0)
+    {
+      if (index >= n)
+        return;
+      current = index;
+    }
+  else if (current < 0)
+    current = 0;
+  else
+    current = ((current + delta) % n + n) % n;
+  {
+    g_autoptr(OmRoom) room = g_list_model_get_item (rooms, (guint) current);
+
+    open_room (app, room);
+  }
+}
+
+/* ---- commands ---- */
+
+static void
+drain_timeout_cb (gpointer user_data)
+{
+  App *app = user_data;
+
+  app->drain_id = 0;
+  app->exit_message = g_strdup_printf ("openmeet-tui: %u message(s) still queued; they will be sent next time",
+                                       om_outbox_get_n_pending (om_session_get_outbox (app->session)));
+  quit (app, 0);
+}
+
+static void
+maybe_finish (App *app)
+{
+  OmOutbox *outbox = om_session_get_outbox (app->session);
+
+  if (!app->quitting)
+    return;
+  if (outbox == NULL || om_outbox_get_n_pending (outbox) == 0)
+    {
+      quit (app, 0);
+      return;
+    }
+  set_info (app, "sending %u queued message(s) before quitting…", om_outbox_get_n_pending (outbox));
+  if (app->drain_id == 0)
+    app->drain_id = g_timeout_add_once (DRAIN_TIMEOUT_MS, drain_timeout_cb, app);
+}
+
+static void
+pending_changed_cb (GObject    *outbox,
+                    GParamSpec *pspec,
+                    App        *app)
+{
+  maybe_finish (app);
+}
+
+static void
+join_cb (GObject      *source,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  App *app = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *room_id = om_session_join_room_finish (OM_SESSION (source), result, &error);
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  if (room_id == NULL)
+    {
+      set_info (app, "could not join: %s", error->message);
+      return;
+    }
+  set_info (app, "joined %s", room_id);
+  g_free (app->pending_join);
+  app->pending_join = g_steal_pointer (&room_id);
+  pick_room (app);
+}
+
+static void
+send_input (App *app)
+{
+  g_autofree char *line = g_strdup (om_tui_entry_get_text (app->entry));
+
+  g_strstrip (line);
+  if (line[0] == '\0')
+    return;
+  om_tui_entry_clear (app->entry);
+  g_clear_pointer (&app->info, g_free);
+  queue_redraw (app);
+
+  if (g_str_equal (line, "/quit") || g_str_has_prefix (line, "/quit "))
+    {
+      app->quitting = TRUE;
+      maybe_finish (app);
+      return;
+    }
+  if (g_str_equal (line, "/help"))
+    {
+      g_autoptr(GString) help = g_string_new ("keys:");
+
+#define REQUEST_HELP(name, keys, text) g_string_append_printf (help, " %s: %s ·", keys, text);
+      OM_TUI_APP_REQUESTS (REQUEST_HELP)
+#undef REQUEST_HELP
+      g_string_append (help, " commands: /join ROOM, /me TEXT, /notice TEXT, /quit");
+      set_info (app, "%s", help->str);
+      return;
+    }
+  if (g_str_has_prefix (line, "/join "))
+    {
+      const char *target = g_strstrip (line + 6);
+
+      set_info (app, "joining %s…", target);
+      om_session_join_room_async (app->session, target, app->cancellable, join_cb, app);
+      return;
+    }
+  if (app->room == NULL || om_room_get_membership (app->room) != OM_MEMBERSHIP_JOIN)
+    {
+      set_info (app, "no room open: choose one with Ctrl-N/Ctrl-P, or /join ROOM");
+      return;
+    }
+  app->scroll = 0;
+  if (g_str_has_prefix (line, "/me "))
+    om_room_send_message (app->room, "m.emote", line + 4);
+  else if (g_str_has_prefix (line, "/notice "))
+    om_room_send_message (app->room, "m.notice", line + 8);
+  else if (line[0] == '/' && line[1] != '/')
+    set_info (app, "unknown command; commands: /help, /join ROOM, /me TEXT, /notice TEXT, /quit (// sends a literal /)");
+  else
+    om_room_send_message (app->room, "m.text", line[0] == '/' ? line + 1 : line);
+}
+
+/* ---- keys ---- */
+
+static void
+scroll_by (App *app,
+           int  delta)
+{
+  OmTimeline *timeline;
+
+  if (app->room == NULL)
+    return;
+  timeline = om_room_get_timeline (app->room);
+  app->scroll = MAX (0, app->scroll + delta);
+  if (delta > 0 && app->max_scroll >= 0 && app->scroll >= app->max_scroll)
+    {
+      app->scroll = app->max_scroll;
+      /* At the top of what is loaded: ask for more.  The bottom stays where
+       * it is, since the scroll counts from there. */
+      if (om_timeline_get_can_load_older (timeline) && !om_timeline_get_loading (timeline))
+        om_timeline_load_older_async (timeline, LOAD_OLDER_LIMIT, app->cancellable, NULL, NULL);
+    }
+  queue_redraw (app);
+}
+
+static void
+run_request (App     *app,
+             Request  request,
+             int      argument)
+{
+  int page = MAX (1, app->page - 1);
+
+  switch (request)
+    {
+    case REQUEST_SEND:
+      send_input (app);
+      break;
+    case REQUEST_PREV_ROOM:
+      move_selection (app, -1, 0);
+      break;
+    case REQUEST_NEXT_ROOM:
+      move_selection (app, 1, 0);
+      break;
+    case REQUEST_ROOM_N:
+      move_selection (app, 0, argument);
+      break;
+    case REQUEST_SCROLL_UP:
+      scroll_by (app, page);
+      break;
+    case REQUEST_SCROLL_DOWN:
+      scroll_by (app, -page);
+      break;
+    case REQUEST_REDRAW:
+      clearok (curscr, TRUE);
+      queue_redraw (app);
+      break;
+    case REQUEST_NONE:
+    default:
+      break;
+    }
+}
+
+static Request
+lookup_binding (guint    key,
+                gboolean function,
+                gboolean alt)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (bindings); i++)
+    if (bindings[i].key == key && bindings[i].function == function && bindings[i].alt == alt)
+      return bindings[i].request;
+  return REQUEST_NONE;
+}
+
+static void
+edited (App *app)
+{
+  const char *text = om_tui_entry_get_text (app->entry);
+
+  if (app->room != NULL && om_room_get_membership (app->room) == OM_MEMBERSHIP_JOIN)
+    om_room_set_typing (app->room, *text != '\0' && *text != '/');
+}
+
+/* After ESC: Alt-digit, or the Alt-arrow sequences of terminals whose
+ * terminfo lacks kUP3/kDN3 (ESC [ 1 ; 3 A). */
+static void
+handle_escape (App *app)
+{
+  char sequence[8] = { 0 };
+  guint length = 0;
+  wint_t c;
+  int kind;
+
+  while (length < sizeof sequence - 1 && (kind = get_wch (&c)) != ERR)
+    {
+      if (kind == KEY_CODE_YES)
+        {
+          if (c == KEY_UP)
+            run_request (app, REQUEST_PREV_ROOM, 0);
+          else if (c == KEY_DOWN)
+            run_request (app, REQUEST_NEXT_ROOM, 0);
+          return;
+        }
+      if (length == 0 && c >= '1' && c <= '9')
+        {
+          run_request (app, REQUEST_ROOM_N, (int) (c - '1'));
+          return;
+        }
+      if (c > 0x7F)
+        return;
+      sequence[length++] = (char) c;
+      if (length > 1 && g_ascii_isalpha ((char) c))
+        break;
+      if (length == 1 && c != '[' && c != 'O')
+        break;
+    }
+  if (g_str_equal (sequence, "[1;3A"))
+    run_request (app, REQUEST_PREV_ROOM, 0);
+  else if (g_str_equal (sequence, "[1;3B"))
+    run_request (app, REQUEST_NEXT_ROOM, 0);
+}
+
+static void
+handle_key (App      *app,
+            wint_t    key,
+            gboolean  function)
+{
+  Request request;
+
+  if (function && key == KEY_RESIZE)
+    {
+      queue_redraw (app);
+      return;
+    }
+  if (function && (int) key == app->alt_up)
+    {
+      run_request (app, REQUEST_PREV_ROOM, 0);
+      return;
+    }
+  if (function && (int) key == app->alt_down)
+    {
+      run_request (app, REQUEST_NEXT_ROOM, 0);
+      return;
+    }
+  if (!function && key == 0x1B)
+    {
+      handle_escape (app);
+      return;
+    }
+
+  request = lookup_binding ((guint) key, function, FALSE);
+  if (request != REQUEST_NONE)
+    {
+      run_request (app, request, 0);
+      return;
+    }
+
+  switch (om_tui_entry_handle_key (app->entry, (guint) key, function))
+    {
+    case OM_TUI_ENTRY_EDITED:
+      edited (app);
+      queue_redraw (app);
+      break;
+    case OM_TUI_ENTRY_MOVED:
+      queue_redraw (app);
+      break;
+    case OM_TUI_ENTRY_IGNORED:
+    default:
+      break;
+    }
+}
+
+static gboolean
+stdin_cb (int           fd,
+          GIOCondition  condition,
+          gpointer      user_data)
+{
+  App *app = user_data;
+  wint_t key;
+  int kind;
+
+  /* ncurses may have buffered more than one key: take them all. */
+  while ((kind = get_wch (&key)) != ERR)
+    handle_key (app, key, kind == KEY_CODE_YES);
+
+  if (condition & (G_IO_HUP | G_IO_ERR))
+    {
+      app->stdin_id = 0;
+      app->quitting = TRUE;
+      maybe_finish (app);
+      return G_SOURCE_REMOVE;
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+winch_cb (gpointer user_data)
+{
+  App *app = user_data;
+  struct winsize size = { 0 };
+
+  if (ioctl (STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_row > 0 && size.ws_col > 0)
+    resizeterm (size.ws_row, size.ws_col);
+  clearok (curscr, TRUE);
+  queue_redraw (app);
+  return G_SOURCE_CONTINUE;
+}
+
+/* ncurses gives extended keys such as kUP3 codes of their own. */
+static int
+extended_key_code (const char *capability)
+{
+  char *sequence = tigetstr ((char *) capability);
+
+  if (sequence == NULL || sequence == (char *) -1)
+    return -1;
+  {
+    int code = key_defined (sequence);
+
+    return code > 0 ? code : -1;
+  }
+}
+
+/* ---- session ---- */
+
+static void
+session_notify_cb (OmSession  *session,
+                   GParamSpec *pspec,
+                   App        *app)
+{
+  queue_redraw (app);
+}
+
+static void
+signed_out_cb (OmSession    *session,
+               const GError *error,
+               App          *app)
+{
+  g_autofree char *clean = om_tui_sanitize (error->message, " ");
+
+  app->exit_message = g_strdup_printf ("openmeet-tui: signed out by the server (%s); "
+                                       "run openmeet-tui again to sign in", clean);
+  quit (app, 1);
+}
+
+static void
+start_curses (App *app)
+{
+  /* Before initscr, so that ncurses leaves SIGWINCH to the main loop. */
+  app->winch_id = g_unix_signal_add (SIGWINCH, winch_cb, app);
+  set_escdelay (25);
+  initscr ();
+  cbreak ();
+  noecho ();
+  nonl ();
+  keypad (stdscr, TRUE);
+  nodelay (stdscr, TRUE);
+  intrflush (stdscr, FALSE);
+  app->curses = TRUE;
+  app->has_colours = has_colors ();
+  if (app->has_colours)
+    {
+      static const short colours[N_SENDER_COLOURS] = {
+        COLOR_RED, COLOR_GREEN, COLOR_YELLOW, COLOR_BLUE, COLOR_MAGENTA, COLOR_CYAN,
+      };
+
+      start_color ();
+      use_default_colors ();
+      for (short i = 0; i < N_SENDER_COLOURS; i++)
+        init_pair (i + 1, colours[i], -1);
+      init_pair (PAIR_FAILED, COLOR_RED, -1);
+    }
+  app->alt_up = extended_key_code ("kUP3");
+  app->alt_down = extended_key_code ("kDN3");
+  app->stdin_id = g_unix_fd_add (STDIN_FILENO, G_IO_IN | G_IO_HUP | G_IO_ERR, stdin_cb, app);
+}
+
+/* Rooms arrive one by one during a sync: the newest is known after it. */
+static void
+synced_cb (OmSession *session,
+           gboolean   initial,
+           App       *app)
+{
+  g_signal_handlers_disconnect_by_func (session, synced_cb, app);
+  app->may_pick = TRUE;
+  pick_room (app);
+}
+
+static void
+signed_in (App *app)
+{
+  OmRoomList *rooms = om_session_get_room_list (app->session);
+
+  start_curses (app);
+  /* Rooms restored from the store can be shown at once: the first sync
+   * from a stored position may be a long-poll that only ends with news. */
+  app->may_pick = g_list_model_get_n_items (G_LIST_MODEL (rooms)) > 0;
+  g_signal_connect (app->session, "synced", G_CALLBACK (synced_cb), app);
+  g_signal_connect (app->session, "signed-out", G_CALLBACK (signed_out_cb), app);
+  g_signal_connect (app->session, "notify::state", G_CALLBACK (session_notify_cb), app);
+  g_signal_connect (app->session, "notify::sync-error", G_CALLBACK (session_notify_cb), app);
+  g_signal_connect (om_session_get_outbox (app->session), "notify::n-pending",
+                    G_CALLBACK (pending_changed_cb), app);
+  g_signal_connect (rooms, "items-changed", G_CALLBACK (room_list_changed_cb), app);
+  room_list_changed_cb (G_LIST_MODEL (rooms), 0, 0, g_list_model_get_n_items (G_LIST_MODEL (rooms)), app);
+  om_session_start (app->session);
+  queue_redraw (app);
+}
+
+static void
+sign_in_cb (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  App *app = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!om_tui_app_sign_in_finish (OM_SESSION (source), result, &error))
+    {
+      g_autofree char *clean = NULL;
+
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        return;
+      clean = om_tui_sanitize (error->message, " ");
+      app->exit_message = g_strdup_printf ("openmeet-tui: sign-in failed: %s", clean);
+      quit (app, g_error_matches (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT) ||
+                 g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED) ? 2 : 1);
+      return;
+    }
+  signed_in (app);
+}
+
+static void
+start_cb (gpointer user_data)
+{
+  App *app = user_data;
+
+  om_tui_app_sign_in_async (app->session, app->options, app->cancellable, sign_in_cb, app);
+}
+
+static gboolean
+signal_cb (gpointer user_data)
+{
+  quit (user_data, 130);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+unwatch (gpointer key,
+         gpointer value,
+         gpointer user_data)
+{
+  g_signal_handlers_disconnect_by_data (key, user_data);
+}
+
+int
+om_tui_app_run (OmTuiLineOptions *options)
+{
+  App app = { 0 };
+  guint sigint_id, sigterm_id;
+
+  g_return_val_if_fail (options != NULL, 2);
+
+  if (!isatty (STDIN_FILENO) || !isatty (STDOUT_FILENO))
+    {
+      fprintf (stderr, "openmeet-tui: the full-screen client needs a terminal; use --line otherwise\n");
+      return 2;
+    }
+
+  app.options = options;
+  app.loop = g_main_loop_new (NULL, FALSE);
+  app.session = om_session_new (options->data_dir);
+  app.cancellable = g_cancellable_new ();
+  app.entry = om_tui_entry_new ();
+  app.watched_rooms = g_hash_table_new_full (NULL, NULL, g_object_unref, NULL);
+  app.watched_events = g_hash_table_new_full (NULL, NULL, g_object_unref, NULL);
+  app.max_scroll = -1;
+  app.alt_up = app.alt_down = -1;
+
+  sigint_id = g_unix_signal_add (SIGINT, signal_cb, &app);
+  sigterm_id = g_unix_signal_add (SIGTERM, signal_cb, &app);
+
+  om_session_set_store_secrets (app.session, options->store_secrets);
+  g_idle_add_once (start_cb, &app);
+  g_main_loop_run (app.loop);
+
+  if (app.curses)
+    endwin ();
+  app.curses = FALSE;
+  if (app.exit_message != NULL)
+    fprintf (stderr, "%s\n", app.exit_message);
+
+  g_cancellable_cancel (app.cancellable);
+  g_source_remove (sigint_id);
+  g_source_remove (sigterm_id);
+  g_clear_handle_id (&app.winch_id, g_source_remove);
+  g_clear_handle_id (&app.stdin_id, g_source_remove);
+  g_clear_handle_id (&app.redraw_id, g_source_remove);
+  g_clear_handle_id (&app.drain_id, g_source_remove);
+  if (app.room != NULL)
+    g_signal_handlers_disconnect_by_data (om_room_get_timeline (app.room), &app);
+  g_hash_table_foreach (app.watched_rooms, unwatch, &app);
+  g_hash_table_foreach (app.watched_events, unwatch, &app);
+  if (om_session_get_room_list (app.session) != NULL)
+    g_signal_handlers_disconnect_by_data (om_session_get_room_list (app.session), &app);
+  if (om_session_get_outbox (app.session) != NULL)
+    g_signal_handlers_disconnect_by_data (om_session_get_outbox (app.session), &app);
+  g_signal_handlers_disconnect_by_data (app.session, &app);
+  om_session_stop (app.session);
+
+  /* Let cancelled transfers finish their callbacks before tearing down. */
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+
+  g_clear_object (&app.room);
+  g_clear_pointer (&app.watched_rooms, g_hash_table_unref);
+  g_clear_pointer (&app.watched_events, g_hash_table_unref);
+  g_clear_object (&app.session);
+  g_clear_object (&app.cancellable);
+  g_clear_pointer (&app.entry, om_tui_entry_free);
+  g_free (app.info);
+  g_free (app.exit_message);
+  g_free (app.pending_join);
+  g_free (app.last_read);
+  g_main_loop_unref (app.loop);
+
+  return app.status;
+}

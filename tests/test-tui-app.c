@@ -1,0 +1,531 @@
+/* test-tui-app.c — the full-screen openmeet-tui inside tmux
+ *
+ * The client runs in a detached tmux session on a socket of its own; keys
+ * go in with send-keys and the screen comes back with capture-pane.  Bob
+ * is an OmSession in this process, in a room he shares with Alice, whom
+ * the client signs in.  Every wait polls the screen (or Bob's timeline)
+ * against a deadline while Bob's session keeps syncing on this loop.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "om-event.h"
+#include "om-test-session.h"
+#include "om-timeline.h"
+
+#define PASSWORD "full-screen-pw"
+#define WAIT_MS  15000
+
+typedef struct {
+  OmTestHs  *hs;
+  char      *dir;
+  char      *alice_id;
+  char      *bob_id;
+  OmSession *alice;       /* in-process, only to join the rooms */
+  OmSession *bob;
+  char      *room_id;     /* "Terminal talk", the newest room */
+  char      *other_id;    /* "Second room" */
+  char      *socket;      /* tmux -L */
+  gboolean   started;
+} Fixture;
+
+static char *
+tmux (Fixture    *f,
+      const char *first,
+      ...) G_GNUC_NULL_TERMINATED;
+
+/* Runs tmux on the fixture's socket; returns its stdout (owned). */
+static char *
+tmux (Fixture    *f,
+      const char *first,
+      ...)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_auto(GStrv) env = g_get_environ ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *err = NULL;
+  char *out = NULL;
+  int status = 0;
+  va_list args;
+
+  g_ptr_array_add (argv, (gpointer) "tmux");
+  g_ptr_array_add (argv, (gpointer) "-u");
+  g_ptr_array_add (argv, (gpointer) "-L");
+  g_ptr_array_add (argv, f->socket);
+  g_ptr_array_add (argv, (gpointer) "-f");
+  g_ptr_array_add (argv, (gpointer) "/dev/null");
+  va_start (args, first);
+  for (const char *arg = first; arg != NULL; arg = va_arg (args, const char *))
+    g_ptr_array_add (argv, (gpointer) arg);
+  va_end (args);
+  g_ptr_array_add (argv, NULL);
+
+  /* capture-pane writes '?' for what the client's locale cannot show. */
+  env = g_environ_setenv (env, "LANG", "C.UTF-8", TRUE);
+  env = g_environ_setenv (env, "LC_ALL", "C.UTF-8", TRUE);
+  if (!g_spawn_sync (NULL, (char **) argv->pdata, env, G_SPAWN_SEARCH_PATH, NULL, NULL,
+                     &out, &err, &status, &error))
+    g_error ("tmux: %s", error->message);
+  return out;
+}
+
+static char *
+capture (Fixture *f)
+{
+  return tmux (f, "capture-pane", "-p", "-t", "S", NULL);
+}
+
+static void
+dump (Fixture    *f,
+      const char *why)
+{
+  g_autofree char *screen = capture (f);
+  g_autofree char *err_path = g_build_filename (f->dir, "stderr.log", NULL);
+  g_autofree char *err = NULL;
+
+  g_file_get_contents (err_path, &err, NULL, NULL);
+  g_printerr ("---- %s: the screen ----\n%s\n---- its stderr ----\n%s\n----\n", why, screen,
+              err != NULL ? err : "");
+}
+
+typedef struct {
+  Fixture    *f;
+  const char *needle;
+  gboolean    absent;     /* wait for it to go */
+} ScreenWait;
+
+static gboolean
+screen_matches (gpointer data)
+{
+  ScreenWait *w = data;
+  g_autofree char *screen = NULL;
+
+  om_test_spin (50);
+  screen = capture (w->f);
+  return (strstr (screen, w->needle) != NULL) != w->absent;
+}
+
+/* Waits until @needle is on the screen; aborts the test otherwise. */
+static void
+wait_screen (Fixture    *f,
+             const char *needle)
+{
+  ScreenWait w = { f, needle, FALSE };
+
+  if (!om_test_wait_until (screen_matches, &w, WAIT_MS))
+    {
+      dump (f, needle);
+      g_error ("\"%s\" never showed", needle);
+    }
+}
+
+static void
+wait_screen_gone (Fixture    *f,
+                  const char *needle)
+{
+  ScreenWait w = { f, needle, TRUE };
+
+  if (!om_test_wait_until (screen_matches, &w, WAIT_MS))
+    {
+      dump (f, needle);
+      g_error ("\"%s\" never went away", needle);
+    }
+}
+
+/* The screen's row @row (owned), or "" past the end. */
+static char *
+screen_row (const char *screen,
+            guint       row)
+{
+  g_auto(GStrv) rows = g_strsplit (screen, "\n", -1);
+
+  return g_strdup (row < g_strv_length (rows) ? rows[row] : "");
+}
+
+static void
+fixture_setup (Fixture       *f,
+               gconstpointer  data)
+{
+  g_autofree char *alice_dir = NULL;
+  g_autofree char *bob_dir = NULL;
+  static guint counter;
+
+  f->hs = om_test_hs_start (NULL);
+  f->dir = om_test_mkdtemp ();
+  f->alice_id = om_test_hs_create_user (f->hs, "alice", PASSWORD, FALSE);
+  f->bob_id = om_test_hs_create_user (f->hs, "bob", "bobs-password", FALSE);
+  alice_dir = g_build_filename (f->dir, "alice-elsewhere", NULL);
+  bob_dir = g_build_filename (f->dir, "bob", NULL);
+  f->alice = om_test_sign_in (f->hs, alice_dir, "alice", PASSWORD, 1000);
+  f->bob = om_test_sign_in (f->hs, bob_dir, "bob", "bobs-password", 1000);
+  /* The newer room is listed first. */
+  f->other_id = om_test_shared_room (f->bob, f->alice, "Second room", NULL);
+  f->room_id = om_test_shared_room (f->bob, f->alice, "Terminal talk", "where we test");
+  g_clear_object (&f->alice);
+  f->socket = g_strdup_printf ("om-test-tui-app-%d-%u", (int) getpid (), ++counter);
+}
+
+static void
+fixture_teardown (Fixture       *f,
+                  gconstpointer  data)
+{
+  if (f->started)
+    g_free (tmux (f, "kill-server", NULL));
+  g_clear_object (&f->bob);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  om_test_hs_free (f->hs);
+  om_test_rmdir (f->dir);
+  g_free (f->dir);
+  g_free (f->alice_id);
+  g_free (f->bob_id);
+  g_free (f->room_id);
+  g_free (f->other_id);
+  g_free (f->socket);
+}
+
+/* Starts the full-screen client as Alice in a 100×30 tmux window and waits
+ * for the open room.  When it exits, the pane says "EXIT=<status>". */
+static void
+spawn_client (Fixture    *f,
+              const char *password)
+{
+  g_autofree char *binary = g_build_filename (g_getenv ("G_TEST_BUILDDIR"), "..", "src", "tui",
+                                              "openmeet-tui", NULL);
+  g_autofree char *home = g_build_filename (f->dir, "home", NULL);
+  g_autofree char *data_dir = g_build_filename (f->dir, "alice-tui", NULL);
+  g_autofree char *err = g_build_filename (f->dir, "stderr.log", NULL);
+  g_autofree char *q_binary = g_shell_quote (binary);
+  g_autofree char *q_home = g_shell_quote (home);
+  g_autofree char *q_data = g_shell_quote (data_dir);
+  g_autofree char *q_err = g_shell_quote (err);
+  g_autofree char *q_url = g_shell_quote (om_test_hs_get_url (f->hs));
+  g_autofree char *command = NULL;
+
+  g_assert_cmpint (g_mkdir_with_parents (home, 0700), ==, 0);
+  command = g_strdup_printf ("env -u G_MESSAGES_DEBUG HOME=%s XDG_DATA_HOME=%s XDG_STATE_HOME=%s "
+                             "XDG_CONFIG_HOME=%s XDG_CACHE_HOME=%s "
+                             "DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent/om-test-bus "
+                             "LANG=C.UTF-8 LC_ALL=C.UTF-8 OPENMEET_PASSWORD=%s "
+                             "%s --homeserver %s --user alice --data-dir %s --no-store-secrets 2>%s; "
+                             "echo EXIT=$?; sleep 60",
+                             q_home, q_home, q_home, q_home, q_home, password,
+                             q_binary, q_url, q_data, q_err);
+  g_free (tmux (f, "new-session", "-d", "-s", "S", "-x", "100", "-y", "30", command, NULL));
+  f->started = TRUE;
+}
+
+static void
+start_client (Fixture *f)
+{
+  spawn_client (f, PASSWORD);
+  wait_screen (f, "Terminal talk — where we test");
+  wait_screen (f, "[online]");
+}
+
+typedef struct {
+  OmSession  *session;
+  const char *room_id;
+  const char *body;
+} TimelineWait;
+
+static gboolean
+timeline_has_body (gpointer data)
+{
+  TimelineWait *w = data;
+  OmRoom *room = om_session_lookup_room (w->session, w->room_id);
+  GListModel *model;
+
+  if (room == NULL)
+    return FALSE;
+  model = G_LIST_MODEL (om_room_get_timeline (room));
+  for (guint i = 0; i < g_list_model_get_n_items (model); i++)
+    {
+      g_autoptr(OmEvent) event = g_list_model_get_item (model, i);
+
+      if (g_strcmp0 (om_event_get_body (event), w->body) == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+bob_says (Fixture    *f,
+          const char *room_id,
+          const char *body)
+{
+  OmRoom *room = om_session_lookup_room (f->bob, room_id);
+
+  g_assert_nonnull (room);
+  g_assert_nonnull (om_room_send_message (room, "m.text", body));
+}
+
+static void
+test_chat (Fixture       *f,
+           gconstpointer  data)
+{
+  g_autofree char *screen = NULL;
+  g_autofree char *status = NULL;
+  TimelineWait sent = { f->bob, NULL, NULL };
+
+  start_client (f);
+
+  /* Both rooms are listed, the newest open. */
+  screen = capture (f);
+  g_assert_nonnull (strstr (screen, "Terminal talk"));
+  g_assert_nonnull (strstr (screen, "Second room"));
+  status = screen_row (screen, 0);
+  g_assert_nonnull (strstr (status, "@alice:"));
+
+  /* Switching rooms: Ctrl-N to the next, Alt-1 back to the first. */
+  g_free (tmux (f, "send-keys", "-t", "S", "C-n", NULL));
+  wait_screen (f, "│ Second room");
+  g_free (tmux (f, "send-keys", "-t", "S", "M-1", NULL));
+  wait_screen (f, "│ Terminal talk");
+
+  /* Typing, then Enter, reaches Bob. */
+  g_free (tmux (f, "send-keys", "-t", "S", "-l", "Hi Bob, from the full screen ✓ 日本", NULL));
+  wait_screen (f, "> Hi Bob, from the full screen");
+  g_free (tmux (f, "send-keys", "-t", "S", "Enter", NULL));
+  sent.room_id = f->room_id;
+  sent.body = "Hi Bob, from the full screen ✓ 日本";
+  if (!om_test_wait_until (timeline_has_body, &sent, WAIT_MS))
+    {
+      dump (f, "send");
+      g_error ("Bob never got Alice's message");
+    }
+  wait_screen_gone (f, "> Hi Bob");
+
+  /* Bob's answer shows, with his name. */
+  bob_says (f, f->room_id, "Hello Alice, I read you");
+  wait_screen (f, "bob: Hello Alice, I read you");
+
+  /* Bob types: a line says so, and goes when he stops. */
+  om_room_set_typing (om_session_lookup_room (f->bob, f->room_id), TRUE);
+  wait_screen (f, "bob is typing…");
+  om_room_set_typing (om_session_lookup_room (f->bob, f->room_id), FALSE);
+  wait_screen_gone (f, "bob is typing…");
+
+  /* An emote. */
+  g_free (tmux (f, "send-keys", "-t", "S", "-l", "/me waves", NULL));
+  g_free (tmux (f, "send-keys", "-t", "S", "Enter", NULL));
+  sent.body = "waves";
+  g_assert_true (om_test_wait_until (timeline_has_body, &sent, WAIT_MS));
+  wait_screen (f, "* alice waves");
+
+  /* The key bindings, from the same table as their dispatch. */
+  g_free (tmux (f, "send-keys", "-t", "S", "-l", "/help", NULL));
+  g_free (tmux (f, "send-keys", "-t", "S", "Enter", NULL));
+  wait_screen (f, "keys: Enter: send the input");
+
+  g_free (tmux (f, "send-keys", "-t", "S", "-l", "/quit", NULL));
+  g_free (tmux (f, "send-keys", "-t", "S", "Enter", NULL));
+  wait_screen (f, "EXIT=0");
+}
+
+/* No escape sequence in @screen (capture-pane -e) sets a background
+ * colour or the foreground red: the hostile body's would. */
+static void
+assert_no_hostile_colours (const char *screen)
+{
+  for (const char *p = strstr (screen, "\x1b["); p != NULL; p = strstr (p + 1, "\x1b["))
+    {
+      const char *end = p + 2 + strspn (p + 2, "0123456789;");
+      g_autofree char *params = g_strndup (p + 2, end - (p + 2));
+      g_auto(GStrv) codes = g_strsplit (params, ";", -1);
+
+      if (*end != 'm')
+        continue;
+      for (guint i = 0; codes[i] != NULL; i++)
+        {
+          int code = atoi (codes[i]);
+
+          g_assert_false (code >= 40 && code <= 47);
+          /* 38;5;N / 48;5;N: no 256-colour selections either. */
+          g_assert_cmpint (code, !=, 48);
+        }
+    }
+}
+
+static void
+test_hostile (Fixture       *f,
+              gconstpointer  data)
+{
+  g_autoptr(GString) body = g_string_new (NULL);
+  g_autofree char *screen = NULL;
+  g_autofree char *coloured = NULL;
+  guint separator_column = 0;
+
+  start_client (f);
+  bob_says (f, f->room_id, "a line before");
+  wait_screen (f, "a line before");
+
+  /* Clear the screen, paint red, paint a magenta background; a right-to-
+   * left override; then 2,000 combining accents on one letter. */
+  g_string_append (body, "start\x1b[2J\x1b[31mX\x1b[45mY \xe2\x80\xae" "desrever e");
+  for (guint i = 0; i < 2000; i++)
+    g_string_append (body, "\xcc\x81");
+  g_string_append (body, " end-of-hostile");
+  bob_says (f, f->room_id, body->str);
+  wait_screen (f, "end-of-hostile");
+
+  screen = capture (f);
+  /* Nothing was cleared: the status line, the earlier line, the input. */
+  g_assert_true (g_str_has_prefix (screen, " [online]"));
+  g_assert_nonnull (strstr (screen, "a line before"));
+  g_assert_nonnull (strstr (screen, "Second room"));
+  /* The escapes' printable rest is shown as text, harmlessly. */
+  g_assert_nonnull (strstr (screen, "start[2J[31mX[45mY desrever"));
+  g_assert_null (strstr (screen, "\xe2\x80\xae"));
+  {
+    g_auto(GStrv) rows = g_strsplit (screen, "\n", -1);
+    const char *first = strstr (rows[1], "│");
+
+    /* The pane border stays in its column on every row. */
+    g_assert_nonnull (first);
+    separator_column = (guint) g_utf8_pointer_to_offset (rows[1], first);
+    for (guint r = 1; r < 27; r++)
+      {
+        const char *bar = g_utf8_offset_to_pointer (rows[r], separator_column);
+
+        if (g_utf8_strlen (rows[r], -1) <= separator_column || !g_str_has_prefix (bar, "│"))
+          {
+            dump (f, "border");
+            g_error ("row %u lost its border", r);
+          }
+      }
+    g_assert_true (g_str_has_prefix (rows[29], ">"));
+  }
+  coloured = tmux (f, "capture-pane", "-p", "-e", "-t", "S", NULL);
+  assert_no_hostile_colours (coloured);
+
+  g_free (tmux (f, "send-keys", "-t", "S", "C-c", NULL));
+  wait_screen (f, "EXIT=130");
+}
+
+static void
+test_resize (Fixture       *f,
+             gconstpointer  data)
+{
+  g_autofree char *screen = NULL;
+  g_autofree char *row = NULL;
+
+  start_client (f);
+  bob_says (f, f->room_id, "a message long enough to wrap when the window gets narrow, "
+                           "which it is about to do");
+  wait_screen (f, "about to do");
+
+  g_free (tmux (f, "resize-window", "-t", "S", "-x", "60", "-y", "16", NULL));
+  /* 60 columns: a 15-cell room list, the border at column 15; the long
+   * message wraps. */
+  wait_screen (f, "               │");
+  screen = capture (f);
+  row = screen_row (screen, 15);
+  g_assert_true (g_str_has_prefix (row, ">"));
+  {
+    g_auto(GStrv) rows = g_strsplit (screen, "\n", -1);
+
+    for (guint r = 0; rows[r] != NULL; r++)
+      g_assert_cmpuint (g_utf8_strlen (rows[r], -1), <=, 60);
+  }
+
+  g_free (tmux (f, "resize-window", "-t", "S", "-x", "30", "-y", "10", NULL));
+  wait_screen (f, "terminal too small");
+
+  g_free (tmux (f, "resize-window", "-t", "S", "-x", "100", "-y", "30", NULL));
+  wait_screen_gone (f, "terminal too small");
+  wait_screen (f, "Terminal talk — where we test");
+
+  g_free (tmux (f, "send-keys", "-t", "S", "-l", "/quit", NULL));
+  g_free (tmux (f, "send-keys", "-t", "S", "Enter", NULL));
+  wait_screen (f, "EXIT=0");
+}
+
+static void
+test_scroll_back (Fixture       *f,
+                  gconstpointer  data)
+{
+  start_client (f);
+  for (guint i = 0; i < 40; i++)
+    {
+      g_autofree char *body = g_strdup_printf ("numbered message %02u", i);
+
+      bob_says (f, f->room_id, body);
+    }
+  wait_screen (f, "numbered message 39");
+  /* Older ones are off the top; PageUp brings them back, PageDown returns. */
+  g_free (tmux (f, "send-keys", "-t", "S", "PPage", NULL));
+  wait_screen_gone (f, "numbered message 39");
+  /* Until the oldest shows, loading older history from the server when
+   * the loaded events run out. */
+  {
+    ScreenWait w = { f, "numbered message 00", FALSE };
+    gint64 deadline = g_get_monotonic_time () + 2 * WAIT_MS * 1000;
+
+    while (!om_test_wait_until (screen_matches, &w, 1000))
+      {
+        if (g_get_monotonic_time () > deadline)
+          {
+            dump (f, "scroll back");
+            g_error ("the oldest message never showed");
+          }
+        g_free (tmux (f, "send-keys", "-t", "S", "PPage", NULL));
+      }
+  }
+  g_free (tmux (f, "send-keys", "-t", "S", "NPage", NULL));
+  g_free (tmux (f, "send-keys", "-t", "S", "NPage", NULL));
+  g_free (tmux (f, "send-keys", "-t", "S", "NPage", NULL));
+  wait_screen (f, "numbered message 39");
+
+  g_free (tmux (f, "send-keys", "-t", "S", "C-c", NULL));
+  wait_screen (f, "EXIT=130");
+}
+
+static void
+test_wrong_password (Fixture       *f,
+                     gconstpointer  data)
+{
+  g_autofree char *err_path = g_build_filename (f->dir, "stderr.log", NULL);
+  g_autofree char *err = NULL;
+  g_autofree char *screen = NULL;
+
+  spawn_client (f, "not-alices-password");
+  wait_screen (f, "EXIT=1");
+  g_assert_true (g_file_get_contents (err_path, &err, NULL, NULL));
+  g_assert_nonnull (strstr (err, "sign-in failed"));
+  g_assert_null (strstr (err, "not-alices-password"));
+  screen = capture (f);
+  g_assert_null (strstr (screen, "not-alices-password"));
+}
+
+static void
+skip_without_tmux (void)
+{
+  g_test_skip ("tmux is not installed");
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  {
+    g_autofree char *path = g_find_program_in_path ("tmux");
+
+    if (path == NULL)
+      {
+        g_test_add_func ("/tui-app/needs-tmux", skip_without_tmux);
+        return g_test_run ();
+      }
+  }
+  g_test_add ("/tui-app/chat", Fixture, NULL, fixture_setup, test_chat, fixture_teardown);
+  g_test_add ("/tui-app/hostile", Fixture, NULL, fixture_setup, test_hostile, fixture_teardown);
+  g_test_add ("/tui-app/resize", Fixture, NULL, fixture_setup, test_resize, fixture_teardown);
+  g_test_add ("/tui-app/wrong-password", Fixture, NULL, fixture_setup, test_wrong_password, fixture_teardown);
+  g_test_add ("/tui-app/scroll-back", Fixture, NULL, fixture_setup, test_scroll_back, fixture_teardown);
+
+  return g_test_run ();
+}
