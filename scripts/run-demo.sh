@@ -43,8 +43,16 @@ trap 'kill $hs_pid 2>/dev/null; wait $hs_pid 2>/dev/null' EXIT
 url=$(awk '/LISTENING/ {print $2}' "$state/demo-homeserver.url")
 server=${url#http://}
 echo "Demo homeserver at $url (users demo, alice, bob; password = user name)."
-echo "Type a message and press Enter; /rooms lists rooms, /room <alias> switches, /quit leaves."
-
-OPENMEET_PASSWORD=${OM_DEMO_PASSWORD:-demo} build/src/tui/openmeet-tui --line \
-  --homeserver "$url" --user "${OM_DEMO_USER:-demo}" \
-  --room "${OM_DEMO_ROOM:-#event-board-games-night-demo:$server}"
+if [ -n "${OM_DEMO_LINE:-}" ]; then
+  # Line mode (OM_DEMO_LINE=1): the timeline as lines, one message per line typed.
+  echo "Type a message and press Enter; /rooms lists rooms, /room <alias> switches, /quit leaves."
+  OPENMEET_PASSWORD="${OM_DEMO_PASSWORD:-demo}" build/src/tui/openmeet-tui --line \
+    --homeserver "$url" --user "${OM_DEMO_USER:-demo}" \
+    --room "${OM_DEMO_ROOM:-#event-board-games-night-demo:$server}"
+  exit $?
+fi
+echo "Full-screen client: type and press Enter to send; Alt-Up/Down or Ctrl-P/N switch rooms,"
+echo "Alt-1..9 picks one, PageUp scrolls back, /help lists commands, /quit leaves."
+sleep 1
+OPENMEET_PASSWORD=${OM_DEMO_PASSWORD:-demo} build/src/tui/openmeet-tui \
+  --homeserver "$url" --user "${OM_DEMO_USER:-demo}"
