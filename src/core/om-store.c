@@ -126,6 +126,7 @@ typedef enum {
   STMT_TIMELINE_HAS,
   STMT_TIMELINE_LATEST,
   STMT_TIMELINE_COUNT,
+  STMT_TIMELINE_LATEST_TS,
   STMT_RECEIPT_SET,
   STMT_RECEIPT_LOAD,
   STMT_RECEIPT_DELETE_ROOM,
@@ -178,6 +179,9 @@ static const char * const stmt_sql[N_STMTS] = {
   [STMT_TIMELINE_LATEST] =
     "SELECT event_json FROM timeline WHERE room_id = ?1 ORDER BY seq DESC LIMIT ?2",
   [STMT_TIMELINE_COUNT] = "SELECT COUNT(*) FROM timeline WHERE room_id = ?1",
+  [STMT_TIMELINE_LATEST_TS] =
+    "SELECT json_extract(event_json, '$.origin_server_ts') FROM timeline"
+    " WHERE room_id = ?1 ORDER BY seq DESC LIMIT 1",
 
   [STMT_RECEIPT_SET] =
     "INSERT INTO receipts (room_id, receipt_type, user_id, thread_id, event_id, ts) "
@@ -1094,6 +1098,27 @@ om_store_timeline_load_latest (OmStore     *self,
     }
 
   return events;
+}
+
+gint64
+om_store_timeline_latest_ts (OmStore    *self,
+                             const char *room_id)
+{
+  g_autoptr(OmStmt) stmt = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_return_val_if_fail (OM_IS_STORE (self), -1);
+  g_return_val_if_fail (room_id != NULL, -1);
+
+  stmt = get_stmt (self, STMT_TIMELINE_LATEST_TS, &error);
+  if (stmt == NULL || !bind_text (self, stmt, 1, room_id, &error))
+    {
+      g_warning ("%s", error->message);
+      return -1;
+    }
+  if (sqlite3_step (stmt) != SQLITE_ROW || sqlite3_column_type (stmt, 0) != SQLITE_INTEGER)
+    return -1;
+  return sqlite3_column_int64 (stmt, 0);
 }
 
 /* Failures are logged and read as 0. */

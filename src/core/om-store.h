@@ -141,6 +141,10 @@ GPtrArray      *om_store_timeline_load_latest (OmStore            *self,
                                                const char         *room_id,
                                                guint               limit,
                                                GError            **error);
+/* The origin_server_ts of @room_id's newest stored event, -1 if none:
+ * what orders the room list before its timeline is loaded. */
+gint64          om_store_timeline_latest_ts   (OmStore            *self,
+                                               const char         *room_id);
 guint           om_store_timeline_count       (OmStore            *self,
                                                const char         *room_id);
 
