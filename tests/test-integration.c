@@ -348,6 +348,79 @@ test_restart_from_store (Fixture       *f,
   g_assert_cmpuint (count_body (again, f->room_id, "before the restart"), ==, 1);
 }
 
+/* A restored room's stored timeline loads on first use: here a sync brings
+ * news before anyone looked, and the timeline still has the stored events
+ * first, the new one after, each once; the room list order (last activity)
+ * was right before any loading. */
+static void
+test_restart_lazy_timeline (Fixture       *f,
+                            gconstpointer  data)
+{
+  OmRoom *room = om_session_lookup_room (f->alice, f->room_id);
+  BodyWait wait = { f->alice, f->room_id, "stored before" };
+  g_autofree char *token = NULL;
+  g_autofree char *device = NULL;
+  g_autofree char *homeserver = NULL;
+  g_autofree char *dir = NULL;
+  g_autoptr(GError) error = NULL;
+  OmSession *again;
+  OmRoom *restored;
+  OmEvent *stored;
+  gint64 stored_ts;
+  int first = -1;
+  int before_index = -1, after_index = -1;
+  GListModel *timeline;
+
+  om_room_send_message (room, "m.text", "stored before");
+  g_assert_true (om_test_wait_until (body_arrived, &wait, 10000));
+  stored = find_body (f->alice, f->room_id, "stored before");
+  stored_ts = om_event_get_origin_server_ts (stored);
+
+  token = om_session_dup_access_token (f->alice);
+  device = g_strdup (om_session_get_device_id (f->alice));
+  homeserver = g_strdup (om_session_get_homeserver (f->alice));
+  dir = g_strdup (om_session_get_data_dir (f->alice));
+  g_clear_object (&f->alice);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+
+  om_room_send_message (om_session_lookup_room (f->bob, f->room_id), "m.text", "new after");
+
+  again = om_session_new (dir);
+  g_assert_true (om_session_restore (again, homeserver, f->alice_id, device, token, &error));
+  g_assert_no_error (error);
+  f->alice = again;
+  restored = om_session_lookup_room (again, f->room_id);
+  g_assert_nonnull (restored);
+  /* Ordered by the stored timeline without loading it (the server's time
+   * of the message, which may differ from our echo's by a few ms). */
+  g_assert_cmpint (ABS (om_room_get_last_activity (restored) - stored_ts), <, 5000);
+
+  g_signal_connect (again, "synced", G_CALLBACK (record_initial), &first);
+  om_sync_set_timeout_ms (om_session_get_sync (again), 5000);
+  om_session_start (again);
+  g_assert_true (om_test_wait_until (int_set, &first, 10000));
+  wait.session = again;
+  wait.body = "new after";
+  g_assert_true (om_test_wait_until (body_arrived, &wait, 10000));
+
+  timeline = G_LIST_MODEL (om_room_get_timeline (restored));
+  for (guint i = 0; i < g_list_model_get_n_items (timeline); i++)
+    {
+      g_autoptr(OmEvent) event = g_list_model_get_item (timeline, i);
+
+      if (g_strcmp0 (om_event_get_body (event), "stored before") == 0)
+        before_index = (int) i;
+      else if (g_strcmp0 (om_event_get_body (event), "new after") == 0)
+        after_index = (int) i;
+    }
+  g_assert_cmpint (before_index, >=, 0);
+  g_assert_cmpint (after_index, >, before_index);
+  g_assert_cmpuint (count_body (again, f->room_id, "stored before"), ==, 1);
+  g_assert_cmpuint (count_body (again, f->room_id, "new after"), ==, 1);
+  g_assert_cmpint (om_room_get_last_activity (restored), >, stored_ts - 5000);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -360,6 +433,7 @@ main (int    argc,
   om_test_add_pair ("/integration/receipts", &pair_options, test_receipts);
   om_test_add_pair ("/integration/presence", &pair_options, test_presence);
   om_test_add_pair ("/integration/restart-from-store", &pair_options, test_restart_from_store);
+  om_test_add_pair ("/integration/restart-lazy-timeline", &pair_options, test_restart_lazy_timeline);
 
   return g_test_run ();
 }
