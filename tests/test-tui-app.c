@@ -443,6 +443,29 @@ test_resize (Fixture       *f,
   wait_screen (f, "EXIT=0");
 }
 
+/* Presses @key (a tmux key name) every second until @needle shows (or,
+ * @absent, goes); aborts the test after twice the usual wait. */
+static void
+press_until (Fixture    *f,
+             const char *key,
+             const char *needle,
+             gboolean    absent)
+{
+  ScreenWait w = { f, needle, absent };
+  gint64 deadline = g_get_monotonic_time () + 2 * (gint64) WAIT_MS * 1000;
+
+  do
+    {
+      if (g_get_monotonic_time () > deadline)
+        {
+          dump (f, needle);
+          g_error ("pressing %s, \"%s\" never %s", key, needle, absent ? "went away" : "showed");
+        }
+      g_free (tmux (f, "send-keys", "-t", "S", key, NULL));
+    }
+  while (!om_test_wait_until (screen_matches, &w, 1000));
+}
+
 static void
 test_scroll_back (Fixture       *f,
                   gconstpointer  data)
@@ -455,29 +478,79 @@ test_scroll_back (Fixture       *f,
       bob_says (f, f->room_id, body);
     }
   wait_screen (f, "numbered message 39");
-  /* Older ones are off the top; PageUp brings them back, PageDown returns. */
-  g_free (tmux (f, "send-keys", "-t", "S", "PPage", NULL));
-  wait_screen_gone (f, "numbered message 39");
+  /* Older ones are off the top; PageUp brings them back, PageDown returns.
+   * (While only a short stretch is loaded, PageUp may just ask for older
+   * events and leave the view: so press until it moves.) */
+  press_until (f, "PPage", "numbered message 39", TRUE);
   /* Until the oldest shows, loading older history from the server when
    * the loaded events run out. */
-  {
-    ScreenWait w = { f, "numbered message 00", FALSE };
-    gint64 deadline = g_get_monotonic_time () + 2 * WAIT_MS * 1000;
+  press_until (f, "PPage", "numbered message 00", FALSE);
+  press_until (f, "NPage", "numbered message 39", FALSE);
 
-    while (!om_test_wait_until (screen_matches, &w, 1000))
-      {
-        if (g_get_monotonic_time () > deadline)
-          {
-            dump (f, "scroll back");
-            g_error ("the oldest message never showed");
-          }
-        g_free (tmux (f, "send-keys", "-t", "S", "PPage", NULL));
-      }
-  }
-  g_free (tmux (f, "send-keys", "-t", "S", "NPage", NULL));
-  g_free (tmux (f, "send-keys", "-t", "S", "NPage", NULL));
-  g_free (tmux (f, "send-keys", "-t", "S", "NPage", NULL));
-  wait_screen (f, "numbered message 39");
+  g_free (tmux (f, "send-keys", "-t", "S", "C-c", NULL));
+  wait_screen (f, "EXIT=130");
+}
+
+/* The composer: Tab completion, history, Alt-Enter, per-room drafts. */
+static void
+test_composer (Fixture       *f,
+               gconstpointer  data)
+{
+  TimelineWait sent = { f->bob, NULL, NULL };
+
+  start_client (f);
+  sent.room_id = f->room_id;
+  /* Bob has spoken, so his name is known here. */
+  bob_says (f, f->room_id, "ready when you are");
+  wait_screen (f, "bob: ready when you are");
+
+  /* A member's name at the start of the line completes IRC style. */
+  g_free (tmux (f, "send-keys", "-t", "S", "-l", "bo", NULL));
+  wait_screen (f, "> bo");
+  g_free (tmux (f, "send-keys", "-t", "S", "Tab", NULL));
+  /* (capture-pane leaves the trailing space out) */
+  wait_screen (f, "> bob:");
+  g_free (tmux (f, "send-keys", "-t", "S", "-l", "completed", NULL));
+  wait_screen (f, "> bob: completed");
+  g_free (tmux (f, "send-keys", "-t", "S", "Enter", NULL));
+  sent.body = "bob: completed";
+  if (!om_test_wait_until (timeline_has_body, &sent, WAIT_MS))
+    {
+      dump (f, "completion");
+      g_error ("Bob never got the completed line");
+    }
+  wait_screen_gone (f, "> bob: completed");
+
+  /* Up recalls what was sent; Ctrl-U empties the line again. */
+  g_free (tmux (f, "send-keys", "-t", "S", "Up", NULL));
+  wait_screen (f, "> bob: completed");
+  g_free (tmux (f, "send-keys", "-t", "S", "C-u", NULL));
+  wait_screen_gone (f, "> bob: completed");
+
+  /* Alt-Enter breaks the line: two input rows, one message. */
+  g_free (tmux (f, "send-keys", "-t", "S", "-l", "first line", NULL));
+  g_free (tmux (f, "send-keys", "-t", "S", "M-Enter", NULL));
+  g_free (tmux (f, "send-keys", "-t", "S", "-l", "second line", NULL));
+  wait_screen (f, "> first line");
+  wait_screen (f, "\n  second line");
+  g_free (tmux (f, "send-keys", "-t", "S", "Enter", NULL));
+  sent.body = "first line\nsecond line";
+  if (!om_test_wait_until (timeline_has_body, &sent, WAIT_MS))
+    {
+      dump (f, "multi-line");
+      g_error ("Bob never got the two-line message");
+    }
+  wait_screen_gone (f, "> first line");
+
+  /* A draft stays with its room. */
+  g_free (tmux (f, "send-keys", "-t", "S", "-l", "unsent draft", NULL));
+  wait_screen (f, "> unsent draft");
+  g_free (tmux (f, "send-keys", "-t", "S", "C-n", NULL));
+  wait_screen (f, "│ Second room");
+  wait_screen_gone (f, "> unsent draft");
+  g_free (tmux (f, "send-keys", "-t", "S", "M-Up", NULL));
+  wait_screen (f, "│ Terminal talk");
+  wait_screen (f, "> unsent draft");
 
   g_free (tmux (f, "send-keys", "-t", "S", "C-c", NULL));
   wait_screen (f, "EXIT=130");
@@ -525,6 +598,7 @@ main (int    argc,
   g_test_add ("/tui-app/hostile", Fixture, NULL, fixture_setup, test_hostile, fixture_teardown);
   g_test_add ("/tui-app/resize", Fixture, NULL, fixture_setup, test_resize, fixture_teardown);
   g_test_add ("/tui-app/wrong-password", Fixture, NULL, fixture_setup, test_wrong_password, fixture_teardown);
+  g_test_add ("/tui-app/composer", Fixture, NULL, fixture_setup, test_composer, fixture_teardown);
   g_test_add ("/tui-app/scroll-back", Fixture, NULL, fixture_setup, test_scroll_back, fixture_teardown);
 
   return g_test_run ();

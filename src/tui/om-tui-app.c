@@ -1,10 +1,10 @@
 /* om-tui-app.c — the full-screen terminal client
  *
  * A room list on the left, the open room's timeline on the right, a typing
- * line and an input line at the bottom, a status line at the top.  It only
- * displays the core's models and calls their intents: model signals and
- * SIGWINCH mark the screen dirty, and one redraw happens from an idle, so
- * a burst of events costs one redraw.  Keys come from stdin as a GLib fd
+ * line and the composer (om-tui-app-input) at the bottom, a status line at
+ * the top.  It only displays the core's models and calls their intents:
+ * model signals and SIGWINCH mark the screen dirty, and one redraw happens
+ * from an idle, so a burst of events costs one redraw.  Keys come from stdin as a GLib fd
  * source on the same main loop as the session's HTTP.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -26,9 +26,9 @@
 #include "om-session.h"
 #include "om-timeline.h"
 #include "om-tui-app.h"
+#include "om-tui-app-input.h"
 #include "om-tui-app-sign-in.h"
 #include "om-tui-cells.h"
-#include "om-tui-entry.h"
 #include "om-tui-text.h"
 
 /* How long /quit waits for unsent messages. */
@@ -72,6 +72,8 @@ static const Binding bindings[] = {
   { KEY_ENTER,   TRUE,  FALSE, REQUEST_SEND },
   { 0x10,        FALSE, FALSE, REQUEST_PREV_ROOM },    /* Ctrl-P */
   { 0x0E,        FALSE, FALSE, REQUEST_NEXT_ROOM },    /* Ctrl-N */
+  { KEY_UP,      TRUE,  TRUE,  REQUEST_PREV_ROOM },    /* ESC [ 1 ; 3 A, or ESC Up */
+  { KEY_DOWN,    TRUE,  TRUE,  REQUEST_NEXT_ROOM },
   { KEY_PPAGE,   TRUE,  FALSE, REQUEST_SCROLL_UP },
   { KEY_NPAGE,   TRUE,  FALSE, REQUEST_SCROLL_DOWN },
   { 0x0C,        FALSE, FALSE, REQUEST_REDRAW },       /* Ctrl-L */
@@ -100,7 +102,8 @@ typedef struct {
   GMainLoop        *loop;          /* owned */
   OmSession        *session;       /* owned */
   GCancellable     *cancellable;   /* owned */
-  OmTuiEntry       *entry;         /* owned */
+  OmTuiInput       *input;         /* owned: the composer */
+  GHashTable       *drafts;        /* room ID → unsent text (owned), of rooms not open */
   OmRoom           *room;          /* owned ref, nullable: the open room */
   GHashTable       *watched_rooms; /* OmRoom* (owned ref) whose notify we follow */
   GHashTable       *watched_events;/* OmEvent* (owned ref) whose send-state we follow */
@@ -718,14 +721,14 @@ dup_typing_text (App *app)
   }
 }
 
+/* The info line above an input area of @input_rows rows, at the bottom. */
 static void
-draw_bottom (App *app)
+draw_bottom (App *app,
+             int  input_rows)
 {
   g_autofree char *typing = dup_typing_text (app);
-  g_autofree char *view = NULL;
-  int cursor = 0;
 
-  move (LINES - 2, 0);
+  move (LINES - 1 - input_rows, 0);
   attr_set (A_DIM, 0, NULL);
   if (typing != NULL)
     put_text (typing, COLS);
@@ -737,17 +740,15 @@ draw_bottom (App *app)
     }
   attr_set (A_NORMAL, 0, NULL);
 
-  move (LINES - 1, 0);
-  addstr ("> ");
-  view = om_tui_entry_dup_view (app->entry, COLS - 2, &cursor);
-  put_text (view, COLS - 2);
-  move (LINES - 1, 2 + cursor);
+  om_tui_app_input_draw (app->input, LINES - input_rows, input_rows, COLS);
 }
 
 static void
 draw (App *app)
 {
   int list_cells;
+  int input_rows;
+  int pane_rows;
 
   erase ();
   if (COLS < MIN_COLUMNS || LINES < MIN_ROWS)
@@ -765,12 +766,14 @@ draw (App *app)
     }
 
   list_cells = CLAMP (COLS / 4, 10, 24);
+  input_rows = om_tui_app_input_rows (app->input, COLS - OM_TUI_APP_INPUT_PROMPT);
+  pane_rows = LINES - 2 - input_rows;
   draw_status (app);
-  draw_room_list (app, 1, LINES - 3, list_cells);
-  for (int row = 1; row < LINES - 2; row++)
+  draw_room_list (app, 1, pane_rows, list_cells);
+  for (int row = 1; row < 1 + pane_rows; row++)
     mvaddstr (row, list_cells, "│");
-  draw_timeline (app, 1, LINES - 3, list_cells + 1, COLS - list_cells - 1);
-  draw_bottom (app);
+  draw_timeline (app, 1, pane_rows, list_cells + 1, COLS - list_cells - 1);
+  draw_bottom (app, input_rows);
   refresh ();
 }
 
@@ -812,6 +815,13 @@ timeline_notify_cb (GObject    *timeline,
   queue_redraw (app);
 }
 
+/* A typing notification is due: a message (not a /command) is being written. */
+static gboolean
+is_composing (App *app)
+{
+  return !om_tui_input_is_empty (app->input) && om_tui_input_get_text (app->input)[0] != '/';
+}
+
 static void
 open_room (App    *app,
            OmRoom *room)
@@ -820,11 +830,24 @@ open_room (App    *app,
     return;
   if (app->room != NULL)
     {
-      const char *text = om_tui_entry_get_text (app->entry);
+      const char *room_id = om_room_get_room_id (app->room);
 
-      if (*text != '\0' && *text != '/')
+      if (is_composing (app))
         om_room_set_typing (app->room, FALSE);
+      /* Each room keeps its unsent draft. */
+      if (om_tui_input_get_text (app->input)[0] != '\0')
+        g_hash_table_insert (app->drafts, g_strdup (room_id), g_strdup (om_tui_input_get_text (app->input)));
+      else
+        g_hash_table_remove (app->drafts, room_id);
       g_signal_handlers_disconnect_by_data (om_room_get_timeline (app->room), app);
+    }
+  if (app->room != NULL || room != NULL)
+    {
+      const char *draft = room != NULL ? g_hash_table_lookup (app->drafts, om_room_get_room_id (room)) : NULL;
+
+      om_tui_input_set_text (app->input, draft != NULL ? draft : "");
+      if (draft != NULL)
+        g_hash_table_remove (app->drafts, om_room_get_room_id (room));
     }
   g_set_object (&app->room, room);
   app->scroll = 0;
@@ -1017,12 +1040,10 @@ join_cb (GObject      *source,
 static void
 send_input (App *app)
 {
-  g_autofree char *line = g_strdup (om_tui_entry_get_text (app->entry));
+  g_autofree char *line = om_tui_input_take (app->input);
 
-  g_strstrip (line);
-  if (line[0] == '\0')
+  if (line == NULL)
     return;
-  om_tui_entry_clear (app->entry);
   g_clear_pointer (&app->info, g_free);
   queue_redraw (app);
 
@@ -1039,6 +1060,7 @@ send_input (App *app)
 #define REQUEST_HELP(name, keys, text) g_string_append_printf (help, " %s: %s ·", keys, text);
       OM_TUI_APP_REQUESTS (REQUEST_HELP)
 #undef REQUEST_HELP
+      om_tui_app_input_append_help (help);
       g_string_append (help, " commands: /join ROOM, /me TEXT, /notice TEXT, /quit");
       set_info (app, "%s", help->str);
       return;
@@ -1141,49 +1163,31 @@ lookup_binding (guint    key,
 static void
 edited (App *app)
 {
-  const char *text = om_tui_entry_get_text (app->entry);
-
   if (app->room != NULL && om_room_get_membership (app->room) == OM_MEMBERSHIP_JOIN)
-    om_room_set_typing (app->room, *text != '\0' && *text != '/');
+    om_room_set_typing (app->room, is_composing (app));
 }
 
-/* After ESC: Alt-digit, or the Alt-arrow sequences of terminals whose
- * terminfo lacks kUP3/kDN3 (ESC [ 1 ; 3 A). */
 static void
-handle_escape (App *app)
+edit_key (App      *app,
+          guint     key,
+          gboolean  function,
+          gboolean  alt)
 {
-  char sequence[8] = { 0 };
-  guint length = 0;
-  wint_t c;
-  int kind;
+  OmTuiAppInputContext context = { app->room, om_session_get_user_id (app->session) };
 
-  while (length < sizeof sequence - 1 && (kind = get_wch (&c)) != ERR)
+  switch (om_tui_app_input_handle_key (app->input, key, function, alt, COLS - OM_TUI_APP_INPUT_PROMPT, &context))
     {
-      if (kind == KEY_CODE_YES)
-        {
-          if (c == KEY_UP)
-            run_request (app, REQUEST_PREV_ROOM, 0);
-          else if (c == KEY_DOWN)
-            run_request (app, REQUEST_NEXT_ROOM, 0);
-          return;
-        }
-      if (length == 0 && c >= '1' && c <= '9')
-        {
-          run_request (app, REQUEST_ROOM_N, (int) (c - '1'));
-          return;
-        }
-      if (c > 0x7F)
-        return;
-      sequence[length++] = (char) c;
-      if (length > 1 && g_ascii_isalpha ((char) c))
-        break;
-      if (length == 1 && c != '[' && c != 'O')
-        break;
+    case OM_TUI_APP_INPUT_EDITED:
+      edited (app);
+      queue_redraw (app);
+      break;
+    case OM_TUI_APP_INPUT_MOVED:
+      queue_redraw (app);
+      break;
+    case OM_TUI_APP_INPUT_IGNORED:
+    default:
+      break;
     }
-  if (g_str_equal (sequence, "[1;3A"))
-    run_request (app, REQUEST_PREV_ROOM, 0);
-  else if (g_str_equal (sequence, "[1;3B"))
-    run_request (app, REQUEST_NEXT_ROOM, 0);
 }
 
 static void
@@ -1192,6 +1196,7 @@ handle_key (App      *app,
             gboolean  function)
 {
   Request request;
+  gboolean alt = FALSE;
 
   if (function && key == KEY_RESIZE)
     {
@@ -1210,30 +1215,27 @@ handle_key (App      *app,
     }
   if (!function && key == 0x1B)
     {
-      handle_escape (app);
+      guint alt_key;
+
+      if (!om_tui_app_input_read_alt_key (&alt_key, &function))
+        return;
+      key = (wint_t) alt_key;
+      alt = TRUE;
+    }
+  if (alt && !function && key >= '1' && key <= '9')
+    {
+      run_request (app, REQUEST_ROOM_N, (int) (key - '1'));
       return;
     }
 
-  request = lookup_binding ((guint) key, function, FALSE);
+  request = lookup_binding ((guint) key, function, alt);
   if (request != REQUEST_NONE)
     {
       run_request (app, request, 0);
       return;
     }
 
-  switch (om_tui_entry_handle_key (app->entry, (guint) key, function))
-    {
-    case OM_TUI_ENTRY_EDITED:
-      edited (app);
-      queue_redraw (app);
-      break;
-    case OM_TUI_ENTRY_MOVED:
-      queue_redraw (app);
-      break;
-    case OM_TUI_ENTRY_IGNORED:
-    default:
-      break;
-    }
+  edit_key (app, (guint) key, function, alt);
 }
 
 static gboolean
@@ -1437,7 +1439,8 @@ om_tui_app_run (OmTuiLineOptions *options)
   app.loop = g_main_loop_new (NULL, FALSE);
   app.session = om_session_new (options->data_dir);
   app.cancellable = g_cancellable_new ();
-  app.entry = om_tui_entry_new ();
+  app.input = om_tui_input_new (0);
+  app.drafts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   app.watched_rooms = g_hash_table_new_full (NULL, NULL, g_object_unref, NULL);
   app.watched_events = g_hash_table_new_full (NULL, NULL, g_object_unref, NULL);
   app.max_scroll = -1;
@@ -1483,7 +1486,8 @@ om_tui_app_run (OmTuiLineOptions *options)
   g_clear_pointer (&app.watched_events, g_hash_table_unref);
   g_clear_object (&app.session);
   g_clear_object (&app.cancellable);
-  g_clear_pointer (&app.entry, om_tui_entry_free);
+  g_clear_pointer (&app.input, om_tui_input_free);
+  g_clear_pointer (&app.drafts, g_hash_table_unref);
   g_free (app.info);
   g_free (app.exit_message);
   g_free (app.pending_join);
