@@ -395,6 +395,14 @@ test_restart_lazy_timeline (Fixture       *f,
   /* Ordered by the stored timeline without loading it (the server's time
    * of the message, which may differ from our echo's by a few ms). */
   g_assert_cmpint (ABS (om_room_get_last_activity (restored) - stored_ts), <, 5000);
+  /* Members come from the stored state, loaded on first use. */
+  {
+    g_autofree char *bob_name = om_room_dup_member_display_name (restored, f->bob_id);
+
+    g_assert_nonnull (bob_name);
+    g_assert_cmpint (om_room_get_member_membership (restored, f->bob_id), ==, OM_MEMBERSHIP_JOIN);
+    g_assert_cmpuint (om_room_get_joined_member_count (restored), ==, 2);
+  }
 
   g_signal_connect (again, "synced", G_CALLBACK (record_initial), &first);
   om_sync_set_timeout_ms (om_session_get_sync (again), 5000);

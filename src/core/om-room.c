@@ -37,6 +37,7 @@ struct _OmRoom
   OmMembership  membership;
 
   OmRoomState  *state;            /* owned: current state, members */
+  gboolean      state_pending;    /* restored from a summary: state loads on first use */
   GHashTable   *receipts;         /* user ID → Receipt (m.read, unthreaded), owned */
   GHashTable   *account_data;     /* type → JsonObject content, owned */
 
@@ -145,6 +146,8 @@ receipt_free (Receipt *receipt)
 
 /* State and members (om-room-state.c). */
 
+static void ensure_state (OmRoom *self);
+
 OmEvent *
 om_room_get_state_event (OmRoom     *self,
                          const char *event_type,
@@ -153,6 +156,7 @@ om_room_get_state_event (OmRoom     *self,
   g_return_val_if_fail (OM_IS_ROOM (self), NULL);
   g_return_val_if_fail (event_type != NULL, NULL);
 
+  ensure_state (self);
   return om_room_state_get (self->state, event_type, state_key);
 }
 
@@ -160,6 +164,7 @@ static JsonObject *
 state_content (OmRoom     *self,
                const char *event_type)
 {
+  ensure_state (self);
   return om_room_state_get_content (self->state, event_type);
 }
 
@@ -218,6 +223,7 @@ om_room_dup_member_ids (OmRoom       *self,
 {
   g_return_val_if_fail (OM_IS_ROOM (self), NULL);
 
+  ensure_state (self);
   return om_room_state_dup_member_ids (self->state, membership);
 }
 
@@ -227,6 +233,7 @@ om_room_get_member_membership (OmRoom     *self,
 {
   g_return_val_if_fail (OM_IS_ROOM (self), OM_MEMBERSHIP_NONE);
 
+  ensure_state (self);
   return om_room_state_get_membership (self->state, user_id);
 }
 
@@ -237,6 +244,7 @@ om_room_dup_member_display_name (OmRoom     *self,
   g_return_val_if_fail (OM_IS_ROOM (self), NULL);
   g_return_val_if_fail (user_id != NULL, NULL);
 
+  ensure_state (self);
   return om_room_state_dup_member_name (self->state, user_id);
 }
 
@@ -247,6 +255,7 @@ om_room_get_member_power_level (OmRoom     *self,
   g_return_val_if_fail (OM_IS_ROOM (self), 0);
   g_return_val_if_fail (user_id != NULL, 0);
 
+  ensure_state (self);
   return om_room_state_get_power_level (self->state, user_id);
 }
 
@@ -344,6 +353,51 @@ set_string (OmRoom     *self,
 static GPtrArray *parse_stored_events (OmRoom    *self,
                                        GPtrArray *rows,
                                        gboolean   allow_partial);
+static gboolean apply_state_event (OmRoom    *self,
+                                   OmEvent   *event,
+                                   gboolean   persist,
+                                   gboolean  *members_changed,
+                                   GError   **error);
+static void set_membership (OmRoom       *self,
+                            OmMembership  membership);
+static void om_room_refresh (OmRoom *self);
+static void add_string_member (JsonBuilder *builder,
+                               const char  *name,
+                               const char  *value);
+
+/* Loads the stored state of a restored room (state_pending). */
+static gboolean
+load_state (OmRoom  *self,
+            GError **error)
+{
+  g_autoptr(GPtrArray) rows = NULL;
+  g_autoptr(GPtrArray) events = NULL;
+
+  self->state_pending = FALSE;
+  rows = om_store_load_state (self->store, self->room_id, error);
+  if (rows == NULL)
+    return FALSE;
+  events = parse_stored_events (self, rows, TRUE);
+  for (guint i = 0; i < events->len; i++)
+    apply_state_event (self, g_ptr_array_index (events, i), FALSE, NULL, NULL);
+
+  if (self->membership == OM_MEMBERSHIP_LEAVE &&
+      om_room_state_get_membership (self->state, self->own_user_id) == OM_MEMBERSHIP_BAN)
+    set_membership (self, OM_MEMBERSHIP_BAN);
+  return TRUE;
+}
+
+static void
+ensure_state (OmRoom *self)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!self->state_pending)
+    return;
+  if (!load_state (self, &error))
+    g_warning ("Could not load the stored state of %s: %s", self->room_id, error->message);
+  om_room_refresh (self);
+}
 
 /* A restored room loads its stored timeline when something first needs
  * it (the room is opened, a sync brings events, a receipt is sent): a
@@ -379,6 +433,9 @@ compute_last_activity (OmRoom *self)
   latest = om_timeline_get_latest_remote (self->timeline);
   if (latest != NULL)
     return om_event_get_origin_server_ts (latest);
+  /* Restored from its summary: what was worked out before. */
+  if (self->state_pending)
+    return self->last_activity;
 
   event = om_room_get_state_event (self, "m.room.create", "");
   if (event != NULL && om_event_get_origin_server_ts (event) > 0)
@@ -408,6 +465,16 @@ om_room_refresh (OmRoom *self)
   guint n;
 
   g_object_freeze_notify (G_OBJECT (self));
+
+  /* Restored from its summary, state not loaded: only what needs no state. */
+  if (self->state_pending)
+    {
+      b = self->direct_override >= 0 ? self->direct_override != 0 : self->invite_direct;
+      SET_SCALAR (self, is_direct, b, PROP_IS_DIRECT);
+      on_timeline_items_changed (self);
+      g_object_thaw_notify (G_OBJECT (self));
+      return;
+    }
 
   n = self->summary_joined >= 0 ? (guint) self->summary_joined
                                 : om_room_state_count_members (self->state, OM_MEMBERSHIP_JOIN);
@@ -1166,6 +1233,8 @@ om_room_apply_sync (OmRoom        *self,
   g_return_val_if_fail (room_json != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
+  /* New state goes on top of the stored state, so that has to be in. */
+  ensure_state (self);
   g_object_freeze_notify (G_OBJECT (self));
 
   if (membership == OM_MEMBERSHIP_INVITE)
@@ -1267,6 +1336,7 @@ om_room_add_lazy_members (OmRoom    *self,
   g_return_if_fail (OM_IS_ROOM (self));
   g_return_if_fail (member_events != NULL);
 
+  ensure_state (self);
   for (guint i = 0; i < member_events->len; i++)
     {
       OmEvent *event = g_ptr_array_index (member_events, i);
@@ -1363,10 +1433,72 @@ om_room_dup_record_json (OmRoom *self)
     }
   json_builder_end_object (builder);
 
+  /* What the room list shows, so a restart can show it without reading
+   * and parsing every room's state (loaded on first use instead). */
+  json_builder_set_member_name (builder, "derived");
+  json_builder_begin_object (builder);
+  add_string_member (builder, "display_name", self->display_name);
+  add_string_member (builder, "topic", self->topic);
+  add_string_member (builder, "canonical_alias", self->canonical_alias);
+  add_string_member (builder, "avatar_url", self->avatar_url);
+  add_string_member (builder, "inviter", self->inviter);
+  json_builder_set_member_name (builder, "is_space");
+  json_builder_add_boolean_value (builder, self->is_space);
+  json_builder_set_member_name (builder, "is_encrypted");
+  json_builder_add_boolean_value (builder, self->is_encrypted);
+  json_builder_set_member_name (builder, "joined_count");
+  json_builder_add_int_value (builder, self->joined_count);
+  json_builder_set_member_name (builder, "invited_count");
+  json_builder_add_int_value (builder, self->invited_count);
+  json_builder_set_member_name (builder, "last_activity");
+  json_builder_add_int_value (builder, self->last_activity);
+  json_builder_end_object (builder);
+
   json_builder_end_object (builder);
 
   root = json_builder_get_root (builder);
   return json_to_string (root, FALSE);
+}
+
+/* Takes the derived values kept by om_room_dup_record_json; FALSE (nothing
+ * taken) for a record from before they were kept. */
+static gboolean
+load_derived (OmRoom     *self,
+              JsonObject *derived)
+{
+  gint64 n;
+  gboolean b;
+
+  if (derived == NULL || om_json_get_string (derived, "display_name") == NULL)
+    return FALSE;
+  set_string (self, &self->display_name, om_json_get_string (derived, "display_name"), PROP_DISPLAY_NAME);
+  set_string (self, &self->topic, om_json_get_string (derived, "topic"), PROP_TOPIC);
+  set_string (self, &self->canonical_alias, om_json_get_string (derived, "canonical_alias"),
+              PROP_CANONICAL_ALIAS);
+  set_string (self, &self->avatar_url, om_json_get_string (derived, "avatar_url"), PROP_AVATAR_URL);
+  set_string (self, &self->inviter, om_json_get_string (derived, "inviter"), PROP_INVITER);
+  if (om_json_get_boolean (derived, "is_space", &b))
+    SET_SCALAR (self, is_space, b, PROP_IS_SPACE);
+  if (om_json_get_boolean (derived, "is_encrypted", &b))
+    SET_SCALAR (self, is_encrypted, b, PROP_IS_ENCRYPTED);
+  if (om_json_get_int (derived, "joined_count", &n) && n >= 0)
+    SET_SCALAR (self, joined_count, (guint) n, PROP_JOINED_MEMBER_COUNT);
+  if (om_json_get_int (derived, "invited_count", &n) && n >= 0)
+    SET_SCALAR (self, invited_count, (guint) n, PROP_INVITED_MEMBER_COUNT);
+  if (om_json_get_int (derived, "last_activity", &n))
+    self->last_activity = n;
+  return TRUE;
+}
+
+static void
+add_string_member (JsonBuilder *builder,
+                   const char  *name,
+                   const char  *value)
+{
+  if (value == NULL)
+    return;
+  json_builder_set_member_name (builder, name);
+  json_builder_add_string_value (builder, value);
 }
 
 gboolean
@@ -1390,7 +1522,8 @@ om_room_save_record (OmRoom  *self,
   return om_store_save_room (self->store, self->room_id, membership, json, error);
 }
 
-static void
+/* TRUE when the record carried the derived values (see load_derived). */
+static gboolean
 load_record (OmRoom     *self,
              const char *data_json)
 {
@@ -1401,13 +1534,13 @@ load_record (OmRoom     *self,
   const char *s;
 
   if (data_json == NULL)
-    return;
+    return FALSE;
   if (!json_parser_load_from_data (parser, data_json, -1, &error) ||
       !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
     {
       g_warning ("Room %s: stored record unreadable, starting afresh: %s", self->room_id,
                  error != NULL ? error->message : "not an object");
-      return;
+      return FALSE;
     }
   record = json_node_get_object (json_parser_get_root (parser));
 
@@ -1439,6 +1572,8 @@ load_record (OmRoom     *self,
           g_hash_table_insert (self->account_data, g_strdup (type),
                                json_object_ref (json_node_get_object (content)));
     }
+
+  return load_derived (self, om_json_get_object (record, "derived"));
 }
 
 /* Parses stored event JSON strings; unreadable ones are skipped. */
@@ -1532,20 +1667,15 @@ om_room_new_from_store (OmSession    *session,
 
   membership = om_membership_from_string (record->membership);
   set_membership (self, membership != OM_MEMBERSHIP_NONE ? membership : OM_MEMBERSHIP_LEAVE);
-  load_record (self, record->data_json);
-
-  rows = om_store_load_state (store, self->room_id, error);
-  if (rows == NULL)
-    return NULL;
-  events = parse_stored_events (self, rows, TRUE);
-  for (guint i = 0; i < events->len; i++)
-    apply_state_event (self, g_ptr_array_index (events, i), FALSE, NULL, NULL);
-  g_clear_pointer (&rows, g_ptr_array_unref);
-  g_clear_pointer (&events, g_ptr_array_unref);
-
-  if (self->membership == OM_MEMBERSHIP_LEAVE &&
-      om_room_get_member_membership (self, self->own_user_id) == OM_MEMBERSHIP_BAN)
-    set_membership (self, OM_MEMBERSHIP_BAN);
+  /* With a summary of what the list shows, the state waits for first use
+   * (a start with 1,000 rooms then parses no state event at all). */
+  self->state_pending = load_record (self, record->data_json);
+  if (!self->state_pending)
+    {
+      self->state_pending = TRUE;
+      if (!load_state (self, error))
+        return NULL;
+    }
 
   receipts = om_store_load_receipts (store, self->room_id, error);
   if (receipts == NULL)
@@ -1560,7 +1690,9 @@ om_room_new_from_store (OmSession    *session,
     }
 
   self->timeline_pending = TRUE;
-  self->stored_latest_ts = om_store_timeline_latest_ts (store, self->room_id);
+  /* Without a summary, the order comes from the newest stored event. */
+  self->stored_latest_ts = self->state_pending && self->last_activity > 0
+                           ? -1 : om_store_timeline_latest_ts (store, self->room_id);
 
   om_room_refresh (self);
   g_object_thaw_notify (G_OBJECT (self));
