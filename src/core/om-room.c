@@ -39,6 +39,7 @@ struct _OmRoom
   OmRoomState  *state;            /* owned: current state, members */
   gboolean      state_pending;    /* restored from a summary: state loads on first use */
   GHashTable   *receipts;         /* user ID → Receipt (m.read, unthreaded), owned */
+  gboolean      receipts_pending; /* restored: the stored receipts load on first use */
   GHashTable   *account_data;     /* type → JsonObject content, owned */
 
   /* From the sync summary; kept as the summary only reports changes. */
@@ -268,6 +269,37 @@ compare_strings (gconstpointer a,
   return g_strcmp0 (*(const char * const *) a, *(const char * const *) b);
 }
 
+static gboolean set_receipt (OmRoom     *self,
+                             const char *user_id,
+                             const char *event_id,
+                             gint64      ts);
+
+/* A restored room reads its stored receipts when they are first needed. */
+static void
+ensure_receipts (OmRoom *self)
+{
+  g_autoptr(GPtrArray) receipts = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (!self->receipts_pending)
+    return;
+  self->receipts_pending = FALSE;
+  receipts = om_store_load_receipts (self->store, self->room_id, &error);
+  if (receipts == NULL)
+    {
+      g_warning ("Could not load the stored receipts of %s: %s", self->room_id, error->message);
+      return;
+    }
+  for (guint i = 0; i < receipts->len; i++)
+    {
+      OmStoreReceipt *receipt = g_ptr_array_index (receipts, i);
+
+      if (g_strcmp0 (receipt->receipt_type, "m.read") == 0 &&
+          (receipt->thread_id == NULL || g_strcmp0 (receipt->thread_id, "main") == 0))
+        set_receipt (self, receipt->user_id, receipt->event_id, receipt->ts);
+    }
+}
+
 const char *
 om_room_get_receipt_event_id (OmRoom     *self,
                               const char *user_id)
@@ -276,6 +308,7 @@ om_room_get_receipt_event_id (OmRoom     *self,
 
   g_return_val_if_fail (OM_IS_ROOM (self), NULL);
 
+  ensure_receipts (self);
   receipt = user_id != NULL ? g_hash_table_lookup (self->receipts, user_id) : NULL;
   return receipt != NULL ? receipt->event_id : NULL;
 }
@@ -290,6 +323,7 @@ om_room_dup_receipt_user_ids (OmRoom     *self,
 
   g_return_val_if_fail (OM_IS_ROOM (self), NULL);
 
+  ensure_receipts (self);
   g_hash_table_iter_init (&iter, self->receipts);
   while (g_hash_table_iter_next (&iter, &key, &value))
     {
@@ -312,7 +346,10 @@ set_receipt (OmRoom     *self,
              const char *event_id,
              gint64      ts)
 {
-  Receipt *receipt = g_hash_table_lookup (self->receipts, user_id);
+  Receipt *receipt;
+
+  ensure_receipts (self);
+  receipt = g_hash_table_lookup (self->receipts, user_id);
 
   if (receipt != NULL && (receipt->ts > ts || g_strcmp0 (receipt->event_id, event_id) == 0))
     return FALSE;
@@ -1652,9 +1689,6 @@ om_room_new_from_store (OmSession    *session,
                         GError      **error)
 {
   g_autoptr(OmRoom) self = NULL;
-  g_autoptr(GPtrArray) rows = NULL;
-  g_autoptr(GPtrArray) events = NULL;
-  g_autoptr(GPtrArray) receipts = NULL;
   OmMembership membership;
 
   g_return_val_if_fail (record != NULL && record->room_id != NULL, NULL);
@@ -1677,18 +1711,7 @@ om_room_new_from_store (OmSession    *session,
         return NULL;
     }
 
-  receipts = om_store_load_receipts (store, self->room_id, error);
-  if (receipts == NULL)
-    return NULL;
-  for (guint i = 0; i < receipts->len; i++)
-    {
-      OmStoreReceipt *receipt = g_ptr_array_index (receipts, i);
-
-      if (g_strcmp0 (receipt->receipt_type, "m.read") == 0 &&
-          (receipt->thread_id == NULL || g_strcmp0 (receipt->thread_id, "main") == 0))
-        set_receipt (self, receipt->user_id, receipt->event_id, receipt->ts);
-    }
-
+  self->receipts_pending = TRUE;
   self->timeline_pending = TRUE;
   /* Without a summary, the order comes from the newest stored event. */
   self->stored_latest_ts = self->state_pending && self->last_activity > 0
