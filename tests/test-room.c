@@ -324,6 +324,25 @@ test_persist_restore (void)
   g_assert_true (om_timeline_get_can_load_older (b));
 
   g_assert_finalize_object (g_steal_pointer (&restored));
+
+  /* A record kept before rooms kept their summary: the state is read at
+   * once and the room shows the same. */
+  {
+    OmStoreRoom *record = g_ptr_array_index (records, 0);
+    g_autoptr(JsonNode) data = json_from_string (record->data_json, NULL);
+
+    g_assert_true (json_object_has_member (json_node_get_object (data), "derived"));
+    json_object_remove_member (json_node_get_object (data), "derived");
+    g_free (record->data_json);
+    record->data_json = json_to_string (data, FALSE);
+    restored = om_room_new_from_store (NULL, record, BOB, store, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpstr (om_room_get_display_name (restored), ==, om_room_get_display_name (room));
+    g_assert_cmpint (om_room_get_last_activity (restored), ==, om_room_get_last_activity (room));
+    g_assert_cmpuint (om_room_get_joined_member_count (restored), ==,
+                      om_room_get_joined_member_count (room));
+    g_assert_finalize_object (g_steal_pointer (&restored));
+  }
 }
 
 /* A restored invite shows the same as before the restart. */
