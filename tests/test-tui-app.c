@@ -325,6 +325,99 @@ test_chat (Fixture       *f,
   wait_screen (f, "EXIT=0");
 }
 
+/* The first row of @screen holding @needle, or -1. */
+static int
+screen_row_of (const char *screen,
+               const char *needle)
+{
+  g_auto(GStrv) rows = g_strsplit (screen, "\n", -1);
+
+  for (guint i = 0; rows[i] != NULL; i++)
+    if (strstr (rows[i], needle) != NULL)
+      return (int) i;
+  return -1;
+}
+
+static guint
+count_on_screen (const char *screen,
+                 const char *needle)
+{
+  guint n = 0;
+
+  for (const char *p = strstr (screen, needle); p != NULL; p = strstr (p + 1, needle))
+    n++;
+  return n;
+}
+
+/* Read receipts: "seen by bob" under the newest message Bob has read, once. */
+static void
+test_seen_by (Fixture       *f,
+              gconstpointer  data)
+{
+  g_autofree char *screen = NULL;
+  TimelineWait sent = { f->bob, NULL, NULL };
+  OmRoom *bob_room;
+  int message_row, seen_row;
+
+  start_client (f);
+  g_free (tmux (f, "send-keys", "-t", "S", "-l", "Did you read this?", NULL));
+  g_free (tmux (f, "send-keys", "-t", "S", "Enter", NULL));
+  sent.room_id = f->room_id;
+  sent.body = "Did you read this?";
+  if (!om_test_wait_until (timeline_has_body, &sent, WAIT_MS))
+    {
+      dump (f, "send");
+      g_error ("Bob never got Alice's message");
+    }
+  wait_screen (f, "alice: Did you read this? ✓");
+  screen = capture (f);
+  g_assert_null (strstr (screen, "seen by"));
+  g_clear_pointer (&screen, g_free);
+
+  /* Bob reads it: the line shows under the message, right-aligned. */
+  bob_room = om_session_lookup_room (f->bob, f->room_id);
+  g_assert_nonnull (bob_room);
+  om_room_mark_read (bob_room);
+  wait_screen (f, "seen by bob");
+  screen = capture (f);
+  message_row = screen_row_of (screen, "alice: Did you read this?");
+  seen_row = screen_row_of (screen, "seen by bob");
+  g_assert_cmpint (message_row, >=, 0);
+  g_assert_cmpint (seen_row, ==, message_row + 1);
+  {
+    g_autofree char *row = screen_row (screen, (guint) seen_row);
+
+    g_assert_true (g_str_has_suffix (g_strchomp (row), "seen by bob"));
+  }
+
+  /* Bob answers and reads on: his marker moves down, shown once. */
+  bob_says (f, f->room_id, "Yes, every word");
+  wait_screen (f, "bob: Yes, every word");
+  om_room_mark_read (bob_room);
+  {
+    gint64 deadline = g_get_monotonic_time () + (gint64) WAIT_MS * 1000;
+
+    for (;;)
+      {
+        g_clear_pointer (&screen, g_free);
+        om_test_spin (50);
+        screen = capture (f);
+        seen_row = screen_row_of (screen, "seen by bob");
+        if (seen_row == screen_row_of (screen, "bob: Yes, every word") + 1)
+          break;
+        if (g_get_monotonic_time () > deadline)
+          {
+            dump (f, "seen by moving");
+            g_error ("\"seen by bob\" never moved under Bob's answer");
+          }
+      }
+  }
+  g_assert_cmpuint (count_on_screen (screen, "seen by bob"), ==, 1);
+
+  g_free (tmux (f, "send-keys", "-t", "S", "C-c", NULL));
+  wait_screen (f, "EXIT=130");
+}
+
 /* No escape sequence in @screen (capture-pane -e) sets a background
  * colour or the foreground red: the hostile body's would. */
 static void
@@ -599,6 +692,7 @@ main (int    argc,
   g_test_add ("/tui-app/resize", Fixture, NULL, fixture_setup, test_resize, fixture_teardown);
   g_test_add ("/tui-app/wrong-password", Fixture, NULL, fixture_setup, test_wrong_password, fixture_teardown);
   g_test_add ("/tui-app/composer", Fixture, NULL, fixture_setup, test_composer, fixture_teardown);
+  g_test_add ("/tui-app/seen-by", Fixture, NULL, fixture_setup, test_seen_by, fixture_teardown);
   g_test_add ("/tui-app/scroll-back", Fixture, NULL, fixture_setup, test_scroll_back, fixture_teardown);
 
   return g_test_run ();

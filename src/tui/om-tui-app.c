@@ -1,6 +1,6 @@
 /* om-tui-app.c — the full-screen terminal client
  *
- * A room list on the left, the open room's timeline on the right, a typing
+ * A room list on the left, the open room's timeline (om-tui-app-timeline) on the right, a typing
  * line and the composer (om-tui-app-input) at the bottom, a status line at
  * the top.  It only displays the core's models and calls their intents:
  * model signals and SIGWINCH mark the screen dirty, and one redraw happens
@@ -28,6 +28,7 @@
 #include "om-tui-app.h"
 #include "om-tui-app-input.h"
 #include "om-tui-app-sign-in.h"
+#include "om-tui-app-timeline.h"
 #include "om-tui-cells.h"
 #include "om-tui-text.h"
 
@@ -36,10 +37,6 @@
 /* Below this the layout does not fit. */
 #define MIN_COLUMNS 40
 #define MIN_ROWS    12
-/* Events asked for when scrolling back past the oldest loaded one. */
-#define LOAD_OLDER_LIMIT 50
-/* Sender names are cut to this share of the timeline's width. */
-#define SENDER_SHARE 3
 
 /* Every key request; the help text and the dispatch come from this table. */
 #define OM_TUI_APP_REQUESTS(X) \
@@ -79,23 +76,6 @@ static const Binding bindings[] = {
   { 0x0C,        FALSE, FALSE, REQUEST_REDRAW },       /* Ctrl-L */
 };
 
-typedef enum {
-  STYLE_NORMAL,
-  STYLE_DIM,
-  STYLE_FAILED,
-  STYLE_SENDER,        /* + the sender's colour index */
-} Style;
-
-#define N_SENDER_COLOURS 6
-#define PAIR_FAILED      (N_SENDER_COLOURS + 1)
-
-typedef struct {
-  char *text;          /* owned, sanitised, fits its line */
-  int   style;
-} Segment;
-
-/* One screen line of the timeline: a GArray of Segment. */
-typedef GArray Line;
 
 typedef struct {
   OmTuiLineOptions *options;       /* borrowed */
@@ -105,23 +85,19 @@ typedef struct {
   OmTuiInput       *input;         /* owned: the composer */
   GHashTable       *drafts;        /* room ID → unsent text (owned), of rooms not open */
   OmRoom           *room;          /* owned ref, nullable: the open room */
+  OmTuiAppTimeline *timeline;      /* owned: the open room's timeline pane */
   GHashTable       *watched_rooms; /* OmRoom* (owned ref) whose notify we follow */
-  GHashTable       *watched_events;/* OmEvent* (owned ref) whose send-state we follow */
   char             *info;          /* owned, nullable: the last word to the user */
   char             *exit_message;  /* owned, nullable: printed after the screen is given back */
   char             *pending_join;  /* owned, nullable: room ID to open once it syncs */
   char             *last_read;     /* owned, nullable: event ID last marked read */
   int               status;
-  int               scroll;        /* timeline lines scrolled back from the bottom */
-  int               max_scroll;    /* -1: unknown (more lines than were laid out) */
-  int               page;          /* timeline rows at the last draw */
   guint             stdin_id;
   guint             winch_id;
   guint             redraw_id;
   guint             drain_id;
   gboolean          curses;        /* the screen is ours */
   gboolean          quitting;      /* /quit: waiting for the outbox */
-  gboolean          has_colours;
   gboolean          may_pick;      /* the room list is complete enough to choose from */
   int               alt_up;        /* ncurses codes of kUP3/kDN3, or -1 */
   int               alt_down;
@@ -156,371 +132,6 @@ set_info (App        *app,
   queue_redraw (app);
 }
 
-/* ---- lines ---- */
-
-static void
-segment_clear (gpointer data)
-{
-  Segment *segment = data;
-
-  g_free (segment->text);
-}
-
-static Line *
-line_new (void)
-{
-  Line *line = g_array_new (FALSE, TRUE, sizeof (Segment));
-
-  g_array_set_clear_func (line, segment_clear);
-  return line;
-}
-
-/* Appends sanitised @text; the line's drawing cuts it to the pane. */
-static void
-line_add (Line       *line,
-          const char *text,
-          int         style)
-{
-  Segment segment = { g_strdup (text), style };
-
-  g_array_append_val (line, segment);
-}
-
-static int
-sender_style (const char *user_id)
-{
-  return STYLE_SENDER + (int) (g_str_hash (user_id != NULL ? user_id : "") % N_SENDER_COLOURS);
-}
-
-static void
-apply_style (App *app,
-             int  style,
-             gboolean on)
-{
-  attr_t attrs = A_NORMAL;
-  short pair = 0;
-
-  if (style == STYLE_DIM)
-    attrs = A_DIM;
-  else if (style == STYLE_FAILED)
-    {
-      attrs = A_BOLD;
-      pair = app->has_colours ? PAIR_FAILED : 0;
-    }
-  else if (style >= STYLE_SENDER)
-    {
-      attrs = A_BOLD;
-      pair = app->has_colours ? (short) (style - STYLE_SENDER + 1) : 0;
-    }
-  if (on)
-    attr_set (attrs, pair, NULL);
-  else
-    attr_set (A_NORMAL, 0, NULL);
-}
-
-/* Puts @text (sanitised) at the cursor in at most @cells cells; returns
- * the cells used. */
-static int
-put_text (const char *text,
-          int         cells)
-{
-  g_autofree char *fit = NULL;
-  int used = 0;
-
-  if (cells <= 0)
-    return 0;
-  fit = om_tui_cells_fit (text, cells, &used);
-  addstr (fit);
-  return used;
-}
-
-static void
-draw_line (App  *app,
-           Line *line,
-           int   row,
-           int   column,
-           int   cells)
-{
-  move (row, column);
-  for (guint i = 0; i < line->len && cells > 0; i++)
-    {
-      Segment *segment = &g_array_index (line, Segment, i);
-
-      apply_style (app, segment->style, TRUE);
-      cells -= put_text (segment->text, cells);
-      apply_style (app, segment->style, FALSE);
-    }
-}
-
-/* ---- the timeline as lines ---- */
-
-static char *
-dup_sender_name (App        *app,
-                 OmRoom     *room,
-                 const char *user_id,
-                 int         cells)
-{
-  g_autofree char *name = om_room_dup_member_display_name (room, user_id != NULL ? user_id : "");
-  g_autofree char *clean = om_tui_sanitize (name, NULL);
-
-  return om_tui_cells_fit (clean, MAX (cells, 4), NULL);
-}
-
-static char *
-describe_membership (App     *app,
-                     OmRoom  *room,
-                     OmEvent *event,
-                     const char *who)
-{
-  const char *membership = om_event_get_content_string (event, "membership");
-  const char *target_id = om_event_get_state_key (event);
-  g_autofree char *target = dup_sender_name (app, room, target_id, 40);
-
-  if (g_strcmp0 (target_id, om_event_get_sender (event)) == 0)
-    {
-      if (g_strcmp0 (membership, "join") == 0)
-        return g_strdup_printf ("%s joined", who);
-      if (g_strcmp0 (membership, "leave") == 0)
-        return g_strdup_printf ("%s left", who);
-    }
-  if (g_strcmp0 (membership, "invite") == 0)
-    return g_strdup_printf ("%s invited %s", who, target);
-  if (g_strcmp0 (membership, "ban") == 0)
-    return g_strdup_printf ("%s banned %s", who, target);
-  if (g_strcmp0 (membership, "leave") == 0)
-    return g_strdup_printf ("%s removed %s", who, target);
-  return g_strdup_printf ("%s changed the membership of %s", who, target);
-}
-
-static void
-send_state_cb (OmEvent    *event,
-               GParamSpec *pspec,
-               App        *app)
-{
-  queue_redraw (app);
-}
-
-/* Our own messages say where they stand. */
-static void
-add_marker (App       *app,
-            OmEvent   *event,
-            GPtrArray *lines,
-            int        cells)
-{
-  OmSendState state = om_event_get_send_state (event);
-  g_autofree char *marker = NULL;
-  Line *last = g_ptr_array_index (lines, lines->len - 1);
-  int used = 0;
-
-  if (state == OM_SEND_STATE_NONE)
-    return;
-  if (!g_hash_table_contains (app->watched_events, event))
-    {
-      g_hash_table_add (app->watched_events, g_object_ref (event));
-      g_signal_connect (event, "notify::send-state", G_CALLBACK (send_state_cb), app);
-    }
-
-  switch (state)
-    {
-    case OM_SEND_STATE_QUEUED:
-      marker = g_strdup (" (queued)");
-      break;
-    case OM_SEND_STATE_SENDING:
-      marker = g_strdup (" (sending)");
-      break;
-    case OM_SEND_STATE_SENT:
-      marker = g_strdup (" ✓");
-      break;
-    case OM_SEND_STATE_FAILED:
-      {
-        g_autofree char *reason = om_tui_sanitize (om_event_get_send_error (event), " ");
-
-        marker = g_strdup_printf (" ✗ not sent: %s", reason);
-      }
-      break;
-    case OM_SEND_STATE_NONE:
-    default:
-      g_assert_not_reached ();
-    }
-
-  for (guint i = 0; i < last->len; i++)
-    used += om_tui_cells_width (g_array_index (last, Segment, i).text);
-  if (used + om_tui_cells_width (marker) > cells)
-    {
-      last = line_new ();
-      line_add (last, "      ", STYLE_NORMAL);
-      g_ptr_array_add (lines, last);
-    }
-  line_add (last, marker, state == OM_SEND_STATE_FAILED ? STYLE_FAILED : STYLE_DIM);
-}
-
-/* The screen lines of @event in @cells cells, top first, or NULL when
- * it is not shown. */
-static GPtrArray *
-event_lines (App     *app,
-             OmRoom  *room,
-             OmEvent *event,
-             int      cells)
-{
-  const char *type = om_event_get_event_type (event);
-  const char *msgtype = om_event_get_msgtype (event);
-  const char *sender = om_event_get_sender (event);
-  g_autoptr(GDateTime) time = g_date_time_new_from_unix_local (om_event_get_origin_server_ts (event) / 1000);
-  g_autofree char *when = time != NULL ? g_date_time_format (time, "%H:%M") : g_strdup ("--:--");
-  g_autofree char *who = dup_sender_name (app, room, sender, cells / SENDER_SHARE);
-  g_autofree char *body = NULL;
-  g_autoptr(GPtrArray) wrapped = NULL;
-  GPtrArray *lines;
-  const char *before = "";
-  const char *after = ": ";
-  int style = STYLE_NORMAL;
-  int indent;
-  Line *first;
-
-  if (g_strcmp0 (type, "m.room.message") == 0 && om_event_get_body (event) != NULL)
-    {
-      body = om_tui_sanitize (om_event_get_body (event), " ");
-      if (g_strcmp0 (msgtype, "m.emote") == 0)
-        {
-          before = "* ";
-          after = " ";
-        }
-      else if (g_strcmp0 (msgtype, "m.notice") == 0)
-        {
-          before = "-";
-          after = "- ";
-          style = STYLE_DIM;
-        }
-    }
-  else if (g_strcmp0 (type, "m.room.member") == 0)
-    {
-      body = describe_membership (app, room, event, who);
-      g_clear_pointer (&who, g_free);
-      style = STYLE_DIM;
-    }
-  else if (g_strcmp0 (type, "m.room.topic") == 0 || g_strcmp0 (type, "m.room.name") == 0)
-    {
-      gboolean topic = g_strcmp0 (type, "m.room.topic") == 0;
-      g_autofree char *value = om_tui_sanitize (om_event_get_content_string (event, topic ? "topic" : "name"), " ");
-
-      body = g_strdup_printf ("%s %s: %s", who, topic ? "set the topic" : "renamed the room", value);
-      g_clear_pointer (&who, g_free);
-      style = STYLE_DIM;
-    }
-  else
-    return NULL;
-
-  lines = g_ptr_array_new_with_free_func ((GDestroyNotify) g_array_unref);
-  first = line_new ();
-  line_add (first, when, STYLE_DIM);
-  line_add (first, " ", STYLE_NORMAL);
-  /* Continuation lines start under the body, after the time. */
-  indent = om_tui_cells_width (when) + 1;
-  if (who != NULL)
-    {
-      line_add (first, before, STYLE_NORMAL);
-      line_add (first, who, sender_style (sender));
-      line_add (first, after, STYLE_NORMAL);
-    }
-  else
-    line_add (first, "-- ", STYLE_DIM);
-
-  {
-    int header = 0;
-
-    for (guint i = 0; i < first->len; i++)
-      header += om_tui_cells_width (g_array_index (first, Segment, i).text);
-    wrapped = om_tui_cells_wrap (body, cells - indent, header - indent);
-  }
-  line_add (first, g_ptr_array_index (wrapped, 0), style);
-  g_ptr_array_add (lines, first);
-  for (guint i = 1; i < wrapped->len; i++)
-    {
-      Line *line = line_new ();
-      g_autofree char *pad = g_strnfill (indent, ' ');
-
-      line_add (line, pad, STYLE_NORMAL);
-      line_add (line, g_ptr_array_index (wrapped, i), style);
-      g_ptr_array_add (lines, line);
-    }
-
-  if (g_strcmp0 (sender, om_session_get_user_id (app->session)) == 0)
-    add_marker (app, event, lines, cells);
-  return lines;
-}
-
-static char *
-dup_day (OmEvent *event)
-{
-  g_autoptr(GDateTime) time = g_date_time_new_from_unix_local (om_event_get_origin_server_ts (event) / 1000);
-
-  return time != NULL ? g_date_time_format (time, "%A %e %B %Y") : g_strdup ("");
-}
-
-static Line *
-separator_line (const char *day,
-                int         cells)
-{
-  Line *line = line_new ();
-  g_autofree char *squeezed = g_strdup (day);
-  g_autofree char *text = NULL;
-
-  /* "%e" pads with a space: "Monday  2 March". */
-  while (strstr (squeezed, "  ") != NULL)
-    memmove (strstr (squeezed, "  "), strstr (squeezed, "  ") + 1, strlen (strstr (squeezed, "  ")));
-  text = g_strdup_printf ("── %s ──", squeezed);
-  {
-    int width = om_tui_cells_width (text);
-    g_autofree char *pad = g_strnfill (MAX (0, (cells - width) / 2), ' ');
-
-    line_add (line, pad, STYLE_NORMAL);
-  }
-  line_add (line, text, STYLE_DIM);
-  return line;
-}
-
-/* The timeline's last screen lines, bottom first: at least @needed of them
- * when the loaded events have that many.  *out_complete tells whether all
- * loaded events were laid out. */
-static GPtrArray *
-timeline_lines (App      *app,
-                int       cells,
-                int       needed,
-                gboolean *out_complete)
-{
-  GListModel *model = G_LIST_MODEL (om_room_get_timeline (app->room));
-  GPtrArray *bottom_up = g_ptr_array_new_with_free_func ((GDestroyNotify) g_array_unref);
-  g_autofree char *day = NULL;    /* of the last event laid out */
-  guint i = g_list_model_get_n_items (model);
-
-  *out_complete = TRUE;
-  while (i > 0)
-    {
-      g_autoptr(OmEvent) event = g_list_model_get_item (model, --i);
-      g_autoptr(GPtrArray) lines = event_lines (app, app->room, event, cells);
-      g_autofree char *event_day = NULL;
-
-      if (lines == NULL)
-        continue;
-      event_day = dup_day (event);
-      if (day != NULL && g_strcmp0 (day, event_day) != 0)
-        g_ptr_array_add (bottom_up, separator_line (day, cells));
-      g_free (day);
-      day = g_steal_pointer (&event_day);
-
-      for (guint j = lines->len; j > 0; j--)
-        g_ptr_array_add (bottom_up, g_array_ref (g_ptr_array_index (lines, j - 1)));
-      if ((int) bottom_up->len >= needed && i > 0)
-        {
-          *out_complete = FALSE;
-          break;
-        }
-    }
-  if (day != NULL && *out_complete)
-    g_ptr_array_add (bottom_up, separator_line (day, cells));
-  return bottom_up;
-}
-
 /* ---- drawing ---- */
 
 static const char *
@@ -553,14 +164,14 @@ draw_status (App *app)
   move (0, 0);
   attr_set (A_REVERSE, 0, NULL);
   left = g_strdup_printf (" [%s] %s ", state_text (om_session_get_state (app->session)), user);
-  used = put_text (left, COLS);
+  used = om_tui_cells_put (left, COLS);
   if (app->room != NULL && used < COLS)
     {
       g_autofree char *name = om_tui_sanitize (om_room_get_display_name (app->room), NULL);
       g_autofree char *topic = om_tui_sanitize (om_room_get_topic (app->room), " ");
       g_autofree char *right = g_strdup_printf ("│ %s%s%s ", name, *topic ? " — " : "", topic);
 
-      used += put_text (right, COLS - used);
+      used += om_tui_cells_put (right, COLS - used);
     }
   if (om_session_get_state (app->session) == OM_SESSION_STATE_OFFLINE &&
       om_session_get_sync_error (app->session) != NULL && used < COLS)
@@ -568,7 +179,7 @@ draw_status (App *app)
       g_autofree char *error = om_tui_sanitize (om_session_get_sync_error (app->session), " ");
       g_autofree char *text = g_strdup_printf ("│ %s ", error);
 
-      used += put_text (text, COLS - used);
+      used += om_tui_cells_put (text, COLS - used);
     }
   for (; used < COLS; used++)
     addch (' ');
@@ -619,14 +230,14 @@ draw_room_list (App *app,
         addch ('=');
       else
         addch (' ');
-      used = 1 + put_text (name, cells - 1 - count_cells);
+      used = 1 + om_tui_cells_put (name, cells - 1 - count_cells);
       for (; used < cells - count_cells; used++)
         addch (' ');
       if (count != NULL)
         {
           if (om_room_get_highlight_count (room) > 0 && room != app->room)
             attr_on (A_BOLD, NULL);
-          put_text (count, count_cells);
+          om_tui_cells_put (count, count_cells);
         }
       attr_set (A_NORMAL, 0, NULL);
     }
@@ -634,7 +245,7 @@ draw_room_list (App *app,
     {
       move (top, 1);
       attr_set (A_DIM, 0, NULL);
-      put_text (om_session_get_state (app->session) == OM_SESSION_STATE_ONLINE ? "no rooms: /join" : "loading…",
+      om_tui_cells_put (om_session_get_state (app->session) == OM_SESSION_STATE_ONLINE ? "no rooms: /join" : "loading…",
                 cells - 1);
       attr_set (A_NORMAL, 0, NULL);
     }
@@ -645,7 +256,7 @@ mark_read_if_seen (App *app)
 {
   OmEvent *latest;
 
-  if (app->room == NULL || app->scroll != 0 || om_room_get_membership (app->room) != OM_MEMBERSHIP_JOIN)
+  if (app->room == NULL || !om_tui_app_timeline_is_at_bottom (app->timeline) || om_room_get_membership (app->room) != OM_MEMBERSHIP_JOIN)
     return;
   latest = om_timeline_get_latest_remote (om_room_get_timeline (app->room));
   if (latest == NULL || om_event_get_event_id (latest) == NULL ||
@@ -663,32 +274,7 @@ draw_timeline (App *app,
                int  column,
                int  cells)
 {
-  g_autoptr(GPtrArray) lines = NULL;
-  gboolean complete;
-
-  app->page = rows;
-  if (app->room == NULL)
-    return;
-  lines = timeline_lines (app, cells, rows + app->scroll, &complete);
-  app->max_scroll = complete ? MAX (0, (int) lines->len - rows) : -1;
-  if (app->max_scroll >= 0 && app->scroll > app->max_scroll)
-    app->scroll = app->max_scroll;
-
-  for (int r = 0; r < rows; r++)
-    {
-      guint index = (guint) (app->scroll + r);
-
-      if (index >= lines->len)
-        break;
-      draw_line (app, g_ptr_array_index (lines, index), top + rows - 1 - r, column, cells);
-    }
-  if (om_timeline_get_loading (om_room_get_timeline (app->room)))
-    {
-      move (top, column);
-      attr_set (A_DIM, 0, NULL);
-      put_text ("loading older messages…", cells);
-      attr_set (A_NORMAL, 0, NULL);
-    }
+  om_tui_app_timeline_draw (app->timeline, top, rows, column, cells);
   mark_read_if_seen (app);
 }
 
@@ -708,14 +294,14 @@ dup_typing_text (App *app)
     return NULL;
   if (n > 3)
     return g_strdup ("several people are typing…");
-  first = dup_sender_name (app, app->room, ids[0], 30);
+  first = om_tui_app_dup_member_name (app->room, ids[0], 30);
   if (n == 1)
     return g_strdup_printf ("%s is typing…", first);
-  second = dup_sender_name (app, app->room, ids[1], 30);
+  second = om_tui_app_dup_member_name (app->room, ids[1], 30);
   if (n == 2)
     return g_strdup_printf ("%s and %s are typing…", first, second);
   {
-    g_autofree char *third = dup_sender_name (app, app->room, ids[2], 30);
+    g_autofree char *third = om_tui_app_dup_member_name (app->room, ids[2], 30);
 
     return g_strdup_printf ("%s, %s and %s are typing…", first, second, third);
   }
@@ -731,12 +317,12 @@ draw_bottom (App *app,
   move (LINES - 1 - input_rows, 0);
   attr_set (A_DIM, 0, NULL);
   if (typing != NULL)
-    put_text (typing, COLS);
+    om_tui_cells_put (typing, COLS);
   else if (app->info != NULL)
     {
       g_autofree char *clean = om_tui_sanitize (app->info, " ");
 
-      put_text (clean, COLS);
+      om_tui_cells_put (clean, COLS);
     }
   attr_set (A_NORMAL, 0, NULL);
 
@@ -759,7 +345,7 @@ draw (App *app)
       for (int i = 0; i < 2; i++)
         {
           move (MAX (0, LINES / 2 - 1 + i), MAX (0, (COLS - om_tui_cells_width (text[i])) / 2));
-          put_text (text[i], COLS);
+          om_tui_cells_put (text[i], COLS);
         }
       refresh ();
       return;
@@ -798,21 +384,9 @@ queue_redraw (App *app)
 /* ---- rooms ---- */
 
 static void
-timeline_changed_cb (GListModel *model,
-                     guint       position,
-                     guint       removed,
-                     guint       added,
-                     App        *app)
+timeline_changed_cb (gpointer user_data)
 {
-  queue_redraw (app);
-}
-
-static void
-timeline_notify_cb (GObject    *timeline,
-                    GParamSpec *pspec,
-                    App        *app)
-{
-  queue_redraw (app);
+  queue_redraw (user_data);
 }
 
 /* A typing notification is due: a message (not a /command) is being written. */
@@ -839,7 +413,6 @@ open_room (App    *app,
         g_hash_table_insert (app->drafts, g_strdup (room_id), g_strdup (om_tui_input_get_text (app->input)));
       else
         g_hash_table_remove (app->drafts, room_id);
-      g_signal_handlers_disconnect_by_data (om_room_get_timeline (app->room), app);
     }
   if (app->room != NULL || room != NULL)
     {
@@ -850,16 +423,8 @@ open_room (App    *app,
         g_hash_table_remove (app->drafts, om_room_get_room_id (room));
     }
   g_set_object (&app->room, room);
-  app->scroll = 0;
-  app->max_scroll = -1;
+  om_tui_app_timeline_set_room (app->timeline, room);
   g_clear_pointer (&app->last_read, g_free);
-  if (room != NULL)
-    {
-      OmTimeline *timeline = om_room_get_timeline (room);
-
-      g_signal_connect (timeline, "items-changed", G_CALLBACK (timeline_changed_cb), app);
-      g_signal_connect (timeline, "notify::loading", G_CALLBACK (timeline_notify_cb), app);
-    }
   queue_redraw (app);
 }
 
@@ -1078,7 +643,7 @@ send_input (App *app)
       set_info (app, "no room open: choose one with Ctrl-N/Ctrl-P, or /join ROOM");
       return;
     }
-  app->scroll = 0;
+  om_tui_app_timeline_scroll_to_bottom (app->timeline);
   if (g_str_has_prefix (line, "/me "))
     om_room_send_message (app->room, "m.emote", line + 4);
   else if (g_str_has_prefix (line, "/notice "))
@@ -1092,33 +657,10 @@ send_input (App *app)
 /* ---- keys ---- */
 
 static void
-scroll_by (App *app,
-           int  delta)
-{
-  OmTimeline *timeline;
-
-  if (app->room == NULL)
-    return;
-  timeline = om_room_get_timeline (app->room);
-  app->scroll = MAX (0, app->scroll + delta);
-  if (delta > 0 && app->max_scroll >= 0 && app->scroll >= app->max_scroll)
-    {
-      app->scroll = app->max_scroll;
-      /* At the top of what is loaded: ask for more.  The bottom stays where
-       * it is, since the scroll counts from there. */
-      if (om_timeline_get_can_load_older (timeline) && !om_timeline_get_loading (timeline))
-        om_timeline_load_older_async (timeline, LOAD_OLDER_LIMIT, app->cancellable, NULL, NULL);
-    }
-  queue_redraw (app);
-}
-
-static void
 run_request (App     *app,
              Request  request,
              int      argument)
 {
-  int page = MAX (1, app->page - 1);
-
   switch (request)
     {
     case REQUEST_SEND:
@@ -1134,10 +676,10 @@ run_request (App     *app,
       move_selection (app, 0, argument);
       break;
     case REQUEST_SCROLL_UP:
-      scroll_by (app, page);
+      om_tui_app_timeline_scroll (app->timeline, 1);
       break;
     case REQUEST_SCROLL_DOWN:
-      scroll_by (app, -page);
+      om_tui_app_timeline_scroll (app->timeline, -1);
       break;
     case REQUEST_REDRAW:
       clearok (curscr, TRUE);
@@ -1325,19 +867,7 @@ start_curses (App *app)
   nodelay (stdscr, TRUE);
   intrflush (stdscr, FALSE);
   app->curses = TRUE;
-  app->has_colours = has_colors ();
-  if (app->has_colours)
-    {
-      static const short colours[N_SENDER_COLOURS] = {
-        COLOR_RED, COLOR_GREEN, COLOR_YELLOW, COLOR_BLUE, COLOR_MAGENTA, COLOR_CYAN,
-      };
-
-      start_color ();
-      use_default_colors ();
-      for (short i = 0; i < N_SENDER_COLOURS; i++)
-        init_pair (i + 1, colours[i], -1);
-      init_pair (PAIR_FAILED, COLOR_RED, -1);
-    }
+  om_tui_app_timeline_init_colours (app->timeline);
   app->alt_up = extended_key_code ("kUP3");
   app->alt_down = extended_key_code ("kDN3");
   app->stdin_id = g_unix_fd_add (STDIN_FILENO, G_IO_IN | G_IO_HUP | G_IO_ERR, stdin_cb, app);
@@ -1442,8 +972,7 @@ om_tui_app_run (OmTuiLineOptions *options)
   app.input = om_tui_input_new (0);
   app.drafts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   app.watched_rooms = g_hash_table_new_full (NULL, NULL, g_object_unref, NULL);
-  app.watched_events = g_hash_table_new_full (NULL, NULL, g_object_unref, NULL);
-  app.max_scroll = -1;
+  app.timeline = om_tui_app_timeline_new (app.session, app.cancellable, timeline_changed_cb, &app);
   app.alt_up = app.alt_down = -1;
 
   sigint_id = g_unix_signal_add (SIGINT, signal_cb, &app);
@@ -1466,10 +995,8 @@ om_tui_app_run (OmTuiLineOptions *options)
   g_clear_handle_id (&app.stdin_id, g_source_remove);
   g_clear_handle_id (&app.redraw_id, g_source_remove);
   g_clear_handle_id (&app.drain_id, g_source_remove);
-  if (app.room != NULL)
-    g_signal_handlers_disconnect_by_data (om_room_get_timeline (app.room), &app);
+  g_clear_pointer (&app.timeline, om_tui_app_timeline_free);
   g_hash_table_foreach (app.watched_rooms, unwatch, &app);
-  g_hash_table_foreach (app.watched_events, unwatch, &app);
   if (om_session_get_room_list (app.session) != NULL)
     g_signal_handlers_disconnect_by_data (om_session_get_room_list (app.session), &app);
   if (om_session_get_outbox (app.session) != NULL)
@@ -1483,7 +1010,6 @@ om_tui_app_run (OmTuiLineOptions *options)
 
   g_clear_object (&app.room);
   g_clear_pointer (&app.watched_rooms, g_hash_table_unref);
-  g_clear_pointer (&app.watched_events, g_hash_table_unref);
   g_clear_object (&app.session);
   g_clear_object (&app.cancellable);
   g_clear_pointer (&app.input, om_tui_input_free);

@@ -1,9 +1,10 @@
-/* om-tui-cells.c — measuring and cutting sanitised text in terminal cells
+/* om-tui-cells.c — measuring, cutting and putting sanitised text in terminal cells
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #define G_LOG_DOMAIN "om-tui"
 
+#include <ncursesw/curses.h>
 #include <string.h>
 #include <wchar.h>
 
@@ -122,4 +123,18 @@ om_tui_cells_wrap (const char *text,
   if (lines->len == 0)
     g_ptr_array_add (lines, g_strdup (""));
   return lines;
+}
+
+int
+om_tui_cells_put (const char *text,
+                  int         cells)
+{
+  g_autofree char *fit = NULL;
+  int used = 0;
+
+  if (cells <= 0)
+    return 0;
+  fit = om_tui_cells_fit (text, cells, &used);
+  addstr (fit);
+  return used;
 }

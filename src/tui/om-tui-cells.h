@@ -1,4 +1,4 @@
-/* om-tui-cells.h — measuring and cutting sanitised text in terminal cells
+/* om-tui-cells.h — measuring, cutting and putting sanitised text in terminal cells
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -31,5 +31,10 @@ char      *om_tui_cells_fit         (const char *text,
 GPtrArray *om_tui_cells_wrap        (const char *text,
                                      int         cells,
                                      int         first_indent);
+
+/* Puts @text (sanitised) at the ncurses cursor in at most @cells cells,
+ * cut with om_tui_cells_fit.  Returns the cells used. */
+int        om_tui_cells_put         (const char *text,
+                                     int         cells);
 
 G_END_DECLS
