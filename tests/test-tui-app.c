@@ -666,6 +666,130 @@ test_wrong_password (Fixture       *f,
   g_assert_null (strstr (screen, "not-alices-password"));
 }
 
+/* Whether the room list (left of the "│") names @name. */
+typedef struct {
+  Fixture    *f;
+  const char *name;
+  gboolean    absent;
+} ListWait;
+
+static gboolean
+room_list_matches (gpointer data)
+{
+  ListWait *w = data;
+  g_autofree char *screen = NULL;
+  g_auto(GStrv) rows = NULL;
+  gboolean found = FALSE;
+
+  om_test_spin (50);
+  screen = capture (w->f);
+  rows = g_strsplit (screen, "\n", -1);
+  /* Row 0 is the status line; the last two the info line and the input. */
+  for (guint i = 1; rows[i] != NULL; i++)
+    {
+      const char *bar = strstr (rows[i], "│");
+      g_autofree char *list = bar != NULL ? g_strndup (rows[i], (gsize) (bar - rows[i])) : NULL;
+
+      if (list != NULL && strstr (list, w->name) != NULL)
+        found = TRUE;
+    }
+  return found != w->absent;
+}
+
+static void
+wait_room_list (Fixture    *f,
+                const char *name,
+                gboolean    absent)
+{
+  ListWait w = { f, name, absent };
+
+  if (!om_test_wait_until (room_list_matches, &w, WAIT_MS))
+    {
+      dump (f, name);
+      g_error ("\"%s\" never %s the room list", name, absent ? "left" : "reached");
+    }
+}
+
+static void
+type_line (Fixture    *f,
+           const char *line)
+{
+  g_free (tmux (f, "send-keys", "-t", "S", "-l", line, NULL));
+  g_free (tmux (f, "send-keys", "-t", "S", "Enter", NULL));
+}
+
+typedef struct {
+  OmSession  *session;
+  const char *inviter;
+} InviteWait;
+
+/* Bob holds an invite from @inviter. */
+static gboolean
+has_invite (gpointer data)
+{
+  InviteWait *w = data;
+  GListModel *rooms = G_LIST_MODEL (om_session_get_room_list (w->session));
+
+  for (guint i = 0; i < g_list_model_get_n_items (rooms); i++)
+    {
+      g_autoptr(OmRoom) room = g_list_model_get_item (rooms, i);
+
+      if (om_room_get_membership (room) == OM_MEMBERSHIP_INVITE &&
+          g_strcmp0 (om_room_get_inviter (room), w->inviter) == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+test_commands (Fixture       *f,
+               gconstpointer  data)
+{
+  g_autofree char *query = g_strdup_printf ("/query %s", f->bob_id);
+  g_autofree char *err_path = g_build_filename (f->dir, "stderr.log", NULL);
+  g_autofree char *err = NULL;
+  InviteWait invite = { f->bob, f->alice_id };
+
+  start_client (f);
+
+  /* /create: the new room is listed and opened. */
+  type_line (f, "/create Fresh room");
+  wait_room_list (f, "Fresh room", FALSE);
+  wait_screen (f, "│ Fresh room");
+
+  /* /leave: the open room goes from the list, and another opens. */
+  type_line (f, "/leave");
+  wait_screen (f, "left Fresh room");
+  wait_room_list (f, "Fresh room", TRUE);
+  wait_room_list (f, "Terminal talk", FALSE);
+  wait_screen_gone (f, "│ Fresh room");
+
+  /* A bad argument is refused on the info line. */
+  type_line (f, "/query bob");
+  wait_screen (f, "usage: /query @user:server");
+
+  /* /query: a direct chat Bob is invited to, opened once it syncs. */
+  type_line (f, query);
+  wait_screen (f, "created a direct chat with");
+  if (!om_test_wait_until (has_invite, &invite, WAIT_MS))
+    {
+      dump (f, "query");
+      g_error ("Bob was never invited");
+    }
+
+  /* /presence, with a status message. */
+  type_line (f, "/presence unavailable out to lunch");
+  wait_screen (f, "presence: unavailable — out to lunch");
+  type_line (f, "/presence away");
+  wait_screen (f, "usage: /presence online|unavailable|offline");
+
+  /* /logout: the app ends, and says so once the screen is back. */
+  type_line (f, "/logout");
+  wait_screen (f, "EXIT=0");
+  g_assert_true (g_file_get_contents (err_path, &err, NULL, NULL));
+  g_assert_nonnull (strstr (err, "signed out"));
+}
+
 static void
 skip_without_tmux (void)
 {
@@ -693,6 +817,7 @@ main (int    argc,
   g_test_add ("/tui-app/wrong-password", Fixture, NULL, fixture_setup, test_wrong_password, fixture_teardown);
   g_test_add ("/tui-app/composer", Fixture, NULL, fixture_setup, test_composer, fixture_teardown);
   g_test_add ("/tui-app/seen-by", Fixture, NULL, fixture_setup, test_seen_by, fixture_teardown);
+  g_test_add ("/tui-app/commands", Fixture, NULL, fixture_setup, test_commands, fixture_teardown);
   g_test_add ("/tui-app/scroll-back", Fixture, NULL, fixture_setup, test_scroll_back, fixture_teardown);
 
   return g_test_run ();

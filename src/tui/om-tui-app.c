@@ -26,6 +26,7 @@
 #include "om-session.h"
 #include "om-timeline.h"
 #include "om-tui-app.h"
+#include "om-tui-app-commands.h"
 #include "om-tui-app-input.h"
 #include "om-tui-app-sign-in.h"
 #include "om-tui-app-timeline.h"
@@ -86,10 +87,12 @@ typedef struct {
   GHashTable       *drafts;        /* room ID → unsent text (owned), of rooms not open */
   OmRoom           *room;          /* owned ref, nullable: the open room */
   OmTuiAppTimeline *timeline;      /* owned: the open room's timeline pane */
+  OmTuiAppCommands *commands;      /* owned: /leave, /query, /create, /presence, /logout */
   GHashTable       *watched_rooms; /* OmRoom* (owned ref) whose notify we follow */
   char             *info;          /* owned, nullable: the last word to the user */
   char             *exit_message;  /* owned, nullable: printed after the screen is given back */
   char             *pending_join;  /* owned, nullable: room ID to open once it syncs */
+  char             *left_room;     /* owned, nullable: room ID just left, not to reopen */
   char             *last_read;     /* owned, nullable: event ID last marked read */
   int               status;
   guint             stdin_id;
@@ -467,7 +470,7 @@ pick_room (App *app)
     {
       g_autoptr(OmRoom) room = g_list_model_get_item (rooms, i);
 
-      if (is_openable (room))
+      if (is_openable (room) && g_strcmp0 (om_room_get_room_id (room), app->left_room) != 0)
         {
           open_room (app, room);
           return;
@@ -602,6 +605,52 @@ join_cb (GObject      *source,
   pick_room (app);
 }
 
+/* Hooks for om-tui-app-commands. */
+static void
+commands_set_info (gpointer    data,
+                   const char *text)
+{
+  set_info (data, "%s", text);
+}
+
+static void
+commands_open_when_synced (gpointer    data,
+                           const char *room_id)
+{
+  App *app = data;
+
+  g_free (app->pending_join);
+  app->pending_join = g_strdup (room_id);
+  pick_room (app);
+}
+
+static void
+commands_left (gpointer    data,
+               const char *room_id)
+{
+  App *app = data;
+
+  g_free (app->left_room);
+  app->left_room = g_strdup (room_id);
+  if (app->room != NULL && g_strcmp0 (om_room_get_room_id (app->room), room_id) == 0)
+    {
+      open_room (app, NULL);
+      pick_room (app);
+    }
+}
+
+static void
+commands_finish (gpointer    data,
+                 int         status,
+                 const char *message)
+{
+  App *app = data;
+
+  g_free (app->exit_message);
+  app->exit_message = g_strdup (message);
+  quit (app, status);
+}
+
 static void
 send_input (App *app)
 {
@@ -626,7 +675,8 @@ send_input (App *app)
       OM_TUI_APP_REQUESTS (REQUEST_HELP)
 #undef REQUEST_HELP
       om_tui_app_input_append_help (help);
-      g_string_append (help, " commands: /join ROOM, /me TEXT, /notice TEXT, /quit");
+      g_string_append_printf (help, " commands: /join ROOM, /me TEXT, /notice TEXT%s, /quit",
+                              om_tui_app_commands_help ());
       set_info (app, "%s", help->str);
       return;
     }
@@ -638,6 +688,8 @@ send_input (App *app)
       om_session_join_room_async (app->session, target, app->cancellable, join_cb, app);
       return;
     }
+  if (om_tui_app_commands_run (app->commands, line, app->room))
+    return;
   if (app->room == NULL || om_room_get_membership (app->room) != OM_MEMBERSHIP_JOIN)
     {
       set_info (app, "no room open: choose one with Ctrl-N/Ctrl-P, or /join ROOM");
@@ -649,7 +701,8 @@ send_input (App *app)
   else if (g_str_has_prefix (line, "/notice "))
     om_room_send_message (app->room, "m.notice", line + 8);
   else if (line[0] == '/' && line[1] != '/')
-    set_info (app, "unknown command; commands: /help, /join ROOM, /me TEXT, /notice TEXT, /quit (// sends a literal /)");
+    set_info (app, "unknown command; commands: /help, /join ROOM, /me TEXT, /notice TEXT%s, /quit (// sends a literal /)",
+              om_tui_app_commands_help ());
   else
     om_room_send_message (app->room, "m.text", line[0] == '/' ? line + 1 : line);
 }
@@ -974,6 +1027,14 @@ om_tui_app_run (OmTuiLineOptions *options)
   app.watched_rooms = g_hash_table_new_full (NULL, NULL, g_object_unref, NULL);
   app.timeline = om_tui_app_timeline_new (app.session, app.cancellable, timeline_changed_cb, &app);
   app.alt_up = app.alt_down = -1;
+  {
+    OmTuiAppCommandsHost host = {
+      app.session, app.cancellable, &app,
+      commands_set_info, commands_open_when_synced, commands_left, commands_finish,
+    };
+
+    app.commands = om_tui_app_commands_new (&host);
+  }
 
   sigint_id = g_unix_signal_add (SIGINT, signal_cb, &app);
   sigterm_id = g_unix_signal_add (SIGTERM, signal_cb, &app);
@@ -1008,6 +1069,7 @@ om_tui_app_run (OmTuiLineOptions *options)
   while (g_main_context_iteration (NULL, FALSE))
     ;
 
+  g_clear_pointer (&app.commands, om_tui_app_commands_free);
   g_clear_object (&app.room);
   g_clear_pointer (&app.watched_rooms, g_hash_table_unref);
   g_clear_object (&app.session);
@@ -1017,6 +1079,7 @@ om_tui_app_run (OmTuiLineOptions *options)
   g_free (app.info);
   g_free (app.exit_message);
   g_free (app.pending_join);
+  g_free (app.left_room);
   g_free (app.last_read);
   g_main_loop_unref (app.loop);
 
