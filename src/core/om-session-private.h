@@ -12,6 +12,38 @@
 
 G_BEGIN_DECLS
 
+/* The session's parts (om-session.c, om-session-signin.c,
+ * om-session-rooms.c) share its fields. */
+struct _OmSession
+{
+  GObject         parent_instance;
+
+  char           *data_dir;     /* owned */
+  char           *user_id;      /* owned, nullable until signed in */
+  char           *device_id;    /* owned, nullable */
+  char           *homeserver;   /* owned, nullable */
+
+  OmHttp         *http;         /* owned, nullable until signed in */
+  OmStore        *store;        /* owned, nullable until signed in */
+  OmRoomList     *room_list;    /* owned */
+  OmSync         *sync;         /* owned, nullable until signed in */
+  OmOutbox       *outbox;       /* owned, nullable until signed in */
+  OmTyping       *typing;       /* owned, nullable until signed in */
+  OmReceipts     *receipts;     /* owned, nullable until signed in */
+  OmPresence     *presence;     /* owned, nullable until signed in */
+
+  JsonObject     *direct;       /* owned, nullable: our m.direct account data */
+
+  OmCredentialStore *credentials; /* owned, nullable: where the sign-in is kept */
+  gboolean        store_secrets;
+  OmTokenKeeper  *keeper;       /* owned, nullable: refreshes the token when it can */
+  char           *store_key;    /* owned, nullable, secret (om_session_dup_store_key) */
+  char           *account_management_uri; /* owned, nullable */
+
+  OmSessionState  state;
+  gboolean        started;
+};
+
 /* ---- sign-in (om-session.c and om-session-signin.c) ---- */
 
 /* The task data of a sign-in. */
