@@ -13,6 +13,7 @@
 
 #include "om-json.h"
 #include "om-error.h"
+#include "om-room-internal.h"
 #include "om-room-private.h"
 #include "om-room-state.h"
 
@@ -21,52 +22,6 @@ typedef struct {
   gint64  ts;
 } Receipt;
 
-struct _OmRoom
-{
-  GObject       parent_instance;
-
-  OmSession    *session;          /* borrowed: owns the room list that owns us */
-  OmStore      *store;            /* owned, nullable (no persistence) */
-  OmHttp       *http;             /* owned, nullable */
-  OmTimeline   *timeline;         /* owned; its stored events load on first use */
-  gboolean      timeline_pending; /* restored: the stored events are not loaded yet */
-  gint64        stored_latest_ts; /* while pending: the newest stored event's time, -1 none */
-
-  char         *room_id;
-  char         *own_user_id;
-  OmMembership  membership;
-
-  OmRoomState  *state;            /* owned: current state, members */
-  gboolean      state_pending;    /* restored from a summary: state loads on first use */
-  GHashTable   *receipts;         /* user ID → Receipt (m.read, unthreaded), owned */
-  gboolean      receipts_pending; /* restored: the stored receipts load on first use */
-  GHashTable   *account_data;     /* type → JsonObject content, owned */
-
-  /* From the sync summary; kept as the summary only reports changes. */
-  GStrv         heroes;           /* nullable */
-  gint64        summary_joined;   /* -1: unknown */
-  gint64        summary_invited;  /* -1: unknown */
-
-  guint         unread_count;
-  guint         highlight_count;
-  char         *fully_read;
-  GStrv         typing;           /* never NULL */
-  gboolean      invite_direct;    /* our invite said is_direct */
-  gint          direct_override;  /* -1 unset, else what m.direct says */
-
-  /* Derived by om_room_refresh. */
-  char         *display_name;
-  char         *topic;
-  char         *canonical_alias;
-  char         *avatar_url;
-  char         *inviter;
-  gboolean      is_direct;
-  gboolean      is_space;
-  gboolean      is_encrypted;
-  guint         joined_count;
-  guint         invited_count;
-  gint64        last_activity;
-};
 
 G_DEFINE_FINAL_TYPE (OmRoom, om_room, G_TYPE_OBJECT)
 
@@ -78,28 +33,6 @@ G_DEFINE_ENUM_TYPE (OmMembership, om_membership,
   G_DEFINE_ENUM_VALUE (OM_MEMBERSHIP_BAN, "ban"),
   G_DEFINE_ENUM_VALUE (OM_MEMBERSHIP_KNOCK, "knock"))
 
-enum {
-  PROP_0,
-  PROP_ROOM_ID,
-  PROP_MEMBERSHIP,
-  PROP_DISPLAY_NAME,
-  PROP_TOPIC,
-  PROP_CANONICAL_ALIAS,
-  PROP_AVATAR_URL,
-  PROP_IS_DIRECT,
-  PROP_IS_SPACE,
-  PROP_IS_ENCRYPTED,
-  PROP_JOINED_MEMBER_COUNT,
-  PROP_INVITED_MEMBER_COUNT,
-  PROP_UNREAD_COUNT,
-  PROP_HIGHLIGHT_COUNT,
-  PROP_LAST_ACTIVITY,
-  PROP_TYPING_USER_IDS,
-  PROP_INVITER,
-  PROP_FULLY_READ,
-  PROP_TIMELINE,
-  N_PROPS
-};
 
 enum {
   MEMBERS_CHANGED,
@@ -107,7 +40,7 @@ enum {
   N_SIGNALS
 };
 
-static GParamSpec *properties[N_PROPS];
+GParamSpec *om_room_properties[N_PROPS];
 static guint signals[N_SIGNALS];
 
 static const char *membership_names[] = {
@@ -361,10 +294,10 @@ set_receipt (OmRoom     *self,
   return TRUE;
 }
 
-/* Derived properties. */
+/* Derived om_room_properties. */
 
-static gboolean
-set_string (OmRoom     *self,
+gboolean
+om_room_set_string (OmRoom     *self,
             char      **field,
             const char *value,
             guint       prop)
@@ -374,37 +307,20 @@ set_string (OmRoom     *self,
 
   g_free (*field);
   *field = g_strdup (value);
-  g_object_notify_by_pspec (G_OBJECT (self), properties[prop]);
+  g_object_notify_by_pspec (G_OBJECT (self), om_room_properties[prop]);
   return TRUE;
 }
 
-#define SET_SCALAR(self, field, value, prop)                                 \
-  G_STMT_START {                                                             \
-    if ((self)->field != (value))                                            \
-      {                                                                      \
-        (self)->field = (value);                                             \
-        g_object_notify_by_pspec (G_OBJECT (self), properties[prop]);        \
-      }                                                                      \
-  } G_STMT_END
 
-static GPtrArray *parse_stored_events (OmRoom    *self,
-                                       GPtrArray *rows,
-                                       gboolean   allow_partial);
 static gboolean apply_state_event (OmRoom    *self,
                                    OmEvent   *event,
                                    gboolean   persist,
                                    gboolean  *members_changed,
                                    GError   **error);
-static void set_membership (OmRoom       *self,
-                            OmMembership  membership);
-static void om_room_refresh (OmRoom *self);
-static void add_string_member (JsonBuilder *builder,
-                               const char  *name,
-                               const char  *value);
 
 /* Loads the stored state of a restored room (state_pending). */
-static gboolean
-load_state (OmRoom  *self,
+gboolean
+om_room_load_state (OmRoom  *self,
             GError **error)
 {
   g_autoptr(GPtrArray) rows = NULL;
@@ -414,13 +330,13 @@ load_state (OmRoom  *self,
   rows = om_store_load_state (self->store, self->room_id, error);
   if (rows == NULL)
     return FALSE;
-  events = parse_stored_events (self, rows, TRUE);
+  events = om_room_parse_stored_events (self, rows, TRUE);
   for (guint i = 0; i < events->len; i++)
     apply_state_event (self, g_ptr_array_index (events, i), FALSE, NULL, NULL);
 
   if (self->membership == OM_MEMBERSHIP_LEAVE &&
       om_room_state_get_membership (self->state, self->own_user_id) == OM_MEMBERSHIP_BAN)
-    set_membership (self, OM_MEMBERSHIP_BAN);
+    om_room_set_membership (self, OM_MEMBERSHIP_BAN);
   return TRUE;
 }
 
@@ -431,7 +347,7 @@ ensure_state (OmRoom *self)
 
   if (!self->state_pending)
     return;
-  if (!load_state (self, &error))
+  if (!om_room_load_state (self, &error))
     g_warning ("Could not load the stored state of %s: %s", self->room_id, error->message);
   om_room_refresh (self);
 }
@@ -455,7 +371,7 @@ ensure_timeline (OmRoom *self)
       g_warning ("Could not load the stored timeline of %s: %s", self->room_id, error->message);
       return;
     }
-  events = parse_stored_events (self, rows, FALSE);
+  events = om_room_parse_stored_events (self, rows, FALSE);
   om_timeline_prepend_remote (self->timeline, events);
 }
 
@@ -491,7 +407,7 @@ on_timeline_items_changed (OmRoom *self)
   SET_SCALAR (self, last_activity, last_activity, PROP_LAST_ACTIVITY);
 }
 
-static void
+void
 om_room_refresh (OmRoom *self)
 {
   g_autofree char *display_name = NULL;
@@ -522,14 +438,14 @@ om_room_refresh (OmRoom *self)
   SET_SCALAR (self, invited_count, n, PROP_INVITED_MEMBER_COUNT);
 
   s = om_json_get_string (state_content (self, "m.room.topic"), "topic");
-  set_string (self, &self->topic, s != NULL && *s != '\0' ? s : NULL, PROP_TOPIC);
+  om_room_set_string (self, &self->topic, s != NULL && *s != '\0' ? s : NULL, PROP_TOPIC);
 
   s = om_json_get_string (state_content (self, "m.room.canonical_alias"), "alias");
-  set_string (self, &self->canonical_alias, s != NULL && *s != '\0' ? s : NULL,
+  om_room_set_string (self, &self->canonical_alias, s != NULL && *s != '\0' ? s : NULL,
               PROP_CANONICAL_ALIAS);
 
   s = om_json_get_string (state_content (self, "m.room.avatar"), "url");
-  set_string (self, &self->avatar_url, s != NULL && *s != '\0' ? s : NULL, PROP_AVATAR_URL);
+  om_room_set_string (self, &self->avatar_url, s != NULL && *s != '\0' ? s : NULL, PROP_AVATAR_URL);
 
   content = state_content (self, "m.room.create");
   b = g_strcmp0 (om_json_get_string (content, "type"), "m.space") == 0;
@@ -544,11 +460,11 @@ om_room_refresh (OmRoom *self)
   own = om_room_state_get_member (self->state, self->own_user_id);
   s = om_room_state_get_membership (self->state, self->own_user_id) == OM_MEMBERSHIP_INVITE
         ? om_event_get_sender (own) : NULL;
-  set_string (self, &self->inviter, s, PROP_INVITER);
+  om_room_set_string (self, &self->inviter, s, PROP_INVITER);
 
   display_name = om_room_state_compute_name (self->state, (const char * const *) self->heroes,
                                              self->joined_count, self->invited_count);
-  set_string (self, &self->display_name, display_name, PROP_DISPLAY_NAME);
+  om_room_set_string (self, &self->display_name, display_name, PROP_DISPLAY_NAME);
 
   on_timeline_items_changed (self);
 
@@ -674,33 +590,33 @@ om_room_class_init (OmRoomClass *klass)
   object_class->finalize = om_room_finalize;
   object_class->get_property = om_room_get_property;
 
-  properties[PROP_ROOM_ID] = g_param_spec_string ("room-id", NULL, NULL, NULL, RO);
-  properties[PROP_MEMBERSHIP] =
+  om_room_properties[PROP_ROOM_ID] = g_param_spec_string ("room-id", NULL, NULL, NULL, RO);
+  om_room_properties[PROP_MEMBERSHIP] =
     g_param_spec_enum ("membership", NULL, NULL, OM_TYPE_MEMBERSHIP, OM_MEMBERSHIP_NONE, RO);
-  properties[PROP_DISPLAY_NAME] = g_param_spec_string ("display-name", NULL, NULL, NULL, RO);
-  properties[PROP_TOPIC] = g_param_spec_string ("topic", NULL, NULL, NULL, RO);
-  properties[PROP_CANONICAL_ALIAS] = g_param_spec_string ("canonical-alias", NULL, NULL, NULL, RO);
-  properties[PROP_AVATAR_URL] = g_param_spec_string ("avatar-url", NULL, NULL, NULL, RO);
-  properties[PROP_IS_DIRECT] = g_param_spec_boolean ("is-direct", NULL, NULL, FALSE, RO);
-  properties[PROP_IS_SPACE] = g_param_spec_boolean ("is-space", NULL, NULL, FALSE, RO);
-  properties[PROP_IS_ENCRYPTED] = g_param_spec_boolean ("is-encrypted", NULL, NULL, FALSE, RO);
-  properties[PROP_JOINED_MEMBER_COUNT] =
+  om_room_properties[PROP_DISPLAY_NAME] = g_param_spec_string ("display-name", NULL, NULL, NULL, RO);
+  om_room_properties[PROP_TOPIC] = g_param_spec_string ("topic", NULL, NULL, NULL, RO);
+  om_room_properties[PROP_CANONICAL_ALIAS] = g_param_spec_string ("canonical-alias", NULL, NULL, NULL, RO);
+  om_room_properties[PROP_AVATAR_URL] = g_param_spec_string ("avatar-url", NULL, NULL, NULL, RO);
+  om_room_properties[PROP_IS_DIRECT] = g_param_spec_boolean ("is-direct", NULL, NULL, FALSE, RO);
+  om_room_properties[PROP_IS_SPACE] = g_param_spec_boolean ("is-space", NULL, NULL, FALSE, RO);
+  om_room_properties[PROP_IS_ENCRYPTED] = g_param_spec_boolean ("is-encrypted", NULL, NULL, FALSE, RO);
+  om_room_properties[PROP_JOINED_MEMBER_COUNT] =
     g_param_spec_uint ("joined-member-count", NULL, NULL, 0, G_MAXUINT, 0, RO);
-  properties[PROP_INVITED_MEMBER_COUNT] =
+  om_room_properties[PROP_INVITED_MEMBER_COUNT] =
     g_param_spec_uint ("invited-member-count", NULL, NULL, 0, G_MAXUINT, 0, RO);
-  properties[PROP_UNREAD_COUNT] =
+  om_room_properties[PROP_UNREAD_COUNT] =
     g_param_spec_uint ("unread-count", NULL, NULL, 0, G_MAXUINT, 0, RO);
-  properties[PROP_HIGHLIGHT_COUNT] =
+  om_room_properties[PROP_HIGHLIGHT_COUNT] =
     g_param_spec_uint ("highlight-count", NULL, NULL, 0, G_MAXUINT, 0, RO);
-  properties[PROP_LAST_ACTIVITY] =
+  om_room_properties[PROP_LAST_ACTIVITY] =
     g_param_spec_int64 ("last-activity", NULL, NULL, G_MININT64, G_MAXINT64, 0, RO);
-  properties[PROP_TYPING_USER_IDS] =
+  om_room_properties[PROP_TYPING_USER_IDS] =
     g_param_spec_boxed ("typing-user-ids", NULL, NULL, G_TYPE_STRV, RO);
-  properties[PROP_INVITER] = g_param_spec_string ("inviter", NULL, NULL, NULL, RO);
-  properties[PROP_FULLY_READ] = g_param_spec_string ("fully-read", NULL, NULL, NULL, RO);
-  properties[PROP_TIMELINE] = g_param_spec_object ("timeline", NULL, NULL, OM_TYPE_TIMELINE, RO);
+  om_room_properties[PROP_INVITER] = g_param_spec_string ("inviter", NULL, NULL, NULL, RO);
+  om_room_properties[PROP_FULLY_READ] = g_param_spec_string ("fully-read", NULL, NULL, NULL, RO);
+  om_room_properties[PROP_TIMELINE] = g_param_spec_object ("timeline", NULL, NULL, OM_TYPE_TIMELINE, RO);
 
-  g_object_class_install_properties (object_class, N_PROPS, properties);
+  g_object_class_install_properties (object_class, N_PROPS, om_room_properties);
 
   signals[MEMBERS_CHANGED] =
     g_signal_new ("members-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
@@ -976,8 +892,8 @@ apply_state_events (OmRoom    *self,
     }
 }
 
-static void
-apply_summary (OmRoom     *self,
+void
+om_room_apply_summary (OmRoom     *self,
                JsonObject *summary)
 {
   JsonArray *heroes = om_json_get_array (summary, "m.heroes");
@@ -1004,8 +920,8 @@ apply_summary (OmRoom     *self,
     self->summary_invited = n;
 }
 
-static void
-apply_unread (OmRoom     *self,
+void
+om_room_apply_unread (OmRoom     *self,
               JsonObject *unread)
 {
   gint64 n;
@@ -1040,7 +956,7 @@ apply_account_data (OmRoom    *self,
           const char *event_id = om_json_get_string (content, "event_id");
 
           if (event_id != NULL)
-            set_string (self, &self->fully_read, event_id, PROP_FULLY_READ);
+            om_room_set_string (self, &self->fully_read, event_id, PROP_FULLY_READ);
         }
       else
         {
@@ -1086,7 +1002,7 @@ apply_typing (OmRoom     *self,
 
   g_strfreev (self->typing);
   self->typing = typing;
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_TYPING_USER_IDS]);
+  g_object_notify_by_pspec (G_OBJECT (self), om_room_properties[PROP_TYPING_USER_IDS]);
 }
 
 /* m.receipt content: { event_id: { receipt_type: { user_id: { ts, thread_id } } } }. */
@@ -1235,8 +1151,8 @@ apply_timeline (OmRoom     *self,
   om_timeline_append_remote (self->timeline, events);
 }
 
-static void
-set_membership (OmRoom       *self,
+void
+om_room_set_membership (OmRoom       *self,
                 OmMembership  membership)
 {
   if (self->membership == membership)
@@ -1251,7 +1167,7 @@ set_membership (OmRoom       *self,
     }
 
   self->membership = membership;
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_MEMBERSHIP]);
+  g_object_notify_by_pspec (G_OBJECT (self), om_room_properties[PROP_MEMBERSHIP]);
 }
 
 gboolean
@@ -1285,7 +1201,7 @@ om_room_apply_sync (OmRoom        *self,
     {
       g_autoptr(GPtrArray) state = NULL;
 
-      apply_summary (self, om_json_get_object (room_json, "summary"));
+      om_room_apply_summary (self, om_json_get_object (room_json, "summary"));
 
       state = parse_events (self, get_events (room_json, "state"), FALSE, "state");
       apply_state_events (self, state, &members_changed, &store_error);
@@ -1297,20 +1213,20 @@ om_room_apply_sync (OmRoom        *self,
       apply_ephemeral (self, get_events (room_json, "ephemeral"), &receipts_changed,
                        &store_error);
       apply_account_data (self, get_events (room_json, "account_data"));
-      apply_unread (self, om_json_get_object (room_json, "unread_notifications"));
+      om_room_apply_unread (self, om_json_get_object (room_json, "unread_notifications"));
     }
 
   /* rooms.leave also holds rooms we were banned from. */
   if (membership == OM_MEMBERSHIP_LEAVE &&
       om_room_get_member_membership (self, self->own_user_id) == OM_MEMBERSHIP_BAN)
     membership = OM_MEMBERSHIP_BAN;
-  set_membership (self, membership);
+  om_room_set_membership (self, membership);
 
   if (membership != OM_MEMBERSHIP_JOIN && self->typing[0] != NULL)
     {
       g_strfreev (self->typing);
       self->typing = g_new0 (char *, 1);
-      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_TYPING_USER_IDS]);
+      g_object_notify_by_pspec (G_OBJECT (self), om_room_properties[PROP_TYPING_USER_IDS]);
     }
 
   om_room_refresh (self);
@@ -1341,7 +1257,7 @@ om_room_set_fully_read_local (OmRoom     *self,
 
   g_return_if_fail (OM_IS_ROOM (self));
 
-  if (!set_string (self, &self->fully_read, event_id, PROP_FULLY_READ))
+  if (!om_room_set_string (self, &self->fully_read, event_id, PROP_FULLY_READ))
     return;
   if (!om_room_save_record (self, &error))
     g_warning ("Room %s: could not store the read marker: %s", self->room_id, error->message);
@@ -1393,333 +1309,3 @@ om_room_add_lazy_members (OmRoom    *self,
     }
 }
 
-/* Persistence.  The record holds what is not state, timeline or receipts:
- * { "summary": {m.heroes, m.joined_member_count, m.invited_member_count},
- *   "unread_notifications": {notification_count, highlight_count},
- *   "prev_batch", "fully_read", "invite_direct", "is_direct",
- *   "account_data": { type: content } }  (typing is not kept). */
-
-static char *
-om_room_dup_record_json (OmRoom *self)
-{
-  g_autoptr(JsonBuilder) builder = json_builder_new ();
-  g_autoptr(JsonNode) root = NULL;
-  const char *prev_batch = om_timeline_get_prev_batch (self->timeline);
-  GHashTableIter iter;
-  gpointer key, value;
-
-  json_builder_begin_object (builder);
-
-  json_builder_set_member_name (builder, "summary");
-  json_builder_begin_object (builder);
-  if (self->heroes != NULL)
-    {
-      json_builder_set_member_name (builder, "m.heroes");
-      json_builder_begin_array (builder);
-      for (guint i = 0; self->heroes[i] != NULL; i++)
-        json_builder_add_string_value (builder, self->heroes[i]);
-      json_builder_end_array (builder);
-    }
-  if (self->summary_joined >= 0)
-    {
-      json_builder_set_member_name (builder, "m.joined_member_count");
-      json_builder_add_int_value (builder, self->summary_joined);
-    }
-  if (self->summary_invited >= 0)
-    {
-      json_builder_set_member_name (builder, "m.invited_member_count");
-      json_builder_add_int_value (builder, self->summary_invited);
-    }
-  json_builder_end_object (builder);
-
-  json_builder_set_member_name (builder, "unread_notifications");
-  json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "notification_count");
-  json_builder_add_int_value (builder, self->unread_count);
-  json_builder_set_member_name (builder, "highlight_count");
-  json_builder_add_int_value (builder, self->highlight_count);
-  json_builder_end_object (builder);
-
-  if (prev_batch != NULL)
-    {
-      json_builder_set_member_name (builder, "prev_batch");
-      json_builder_add_string_value (builder, prev_batch);
-    }
-  if (self->fully_read != NULL)
-    {
-      json_builder_set_member_name (builder, "fully_read");
-      json_builder_add_string_value (builder, self->fully_read);
-    }
-  json_builder_set_member_name (builder, "invite_direct");
-  json_builder_add_boolean_value (builder, self->invite_direct);
-  if (self->direct_override >= 0)
-    {
-      json_builder_set_member_name (builder, "is_direct");
-      json_builder_add_boolean_value (builder, self->direct_override != 0);
-    }
-
-  json_builder_set_member_name (builder, "account_data");
-  json_builder_begin_object (builder);
-  g_hash_table_iter_init (&iter, self->account_data);
-  while (g_hash_table_iter_next (&iter, &key, &value))
-    {
-      JsonNode *node = json_node_init_object (json_node_alloc (), value);
-
-      json_builder_set_member_name (builder, key);
-      json_builder_add_value (builder, node);
-    }
-  json_builder_end_object (builder);
-
-  /* What the room list shows, so a restart can show it without reading
-   * and parsing every room's state (loaded on first use instead). */
-  json_builder_set_member_name (builder, "derived");
-  json_builder_begin_object (builder);
-  add_string_member (builder, "display_name", self->display_name);
-  add_string_member (builder, "topic", self->topic);
-  add_string_member (builder, "canonical_alias", self->canonical_alias);
-  add_string_member (builder, "avatar_url", self->avatar_url);
-  add_string_member (builder, "inviter", self->inviter);
-  json_builder_set_member_name (builder, "is_space");
-  json_builder_add_boolean_value (builder, self->is_space);
-  json_builder_set_member_name (builder, "is_encrypted");
-  json_builder_add_boolean_value (builder, self->is_encrypted);
-  json_builder_set_member_name (builder, "joined_count");
-  json_builder_add_int_value (builder, self->joined_count);
-  json_builder_set_member_name (builder, "invited_count");
-  json_builder_add_int_value (builder, self->invited_count);
-  json_builder_set_member_name (builder, "last_activity");
-  json_builder_add_int_value (builder, self->last_activity);
-  json_builder_end_object (builder);
-
-  json_builder_end_object (builder);
-
-  root = json_builder_get_root (builder);
-  return json_to_string (root, FALSE);
-}
-
-/* Takes the derived values kept by om_room_dup_record_json; FALSE (nothing
- * taken) for a record from before they were kept. */
-static gboolean
-load_derived (OmRoom     *self,
-              JsonObject *derived)
-{
-  gint64 n;
-  gboolean b;
-
-  if (derived == NULL || om_json_get_string (derived, "display_name") == NULL)
-    return FALSE;
-  set_string (self, &self->display_name, om_json_get_string (derived, "display_name"), PROP_DISPLAY_NAME);
-  set_string (self, &self->topic, om_json_get_string (derived, "topic"), PROP_TOPIC);
-  set_string (self, &self->canonical_alias, om_json_get_string (derived, "canonical_alias"),
-              PROP_CANONICAL_ALIAS);
-  set_string (self, &self->avatar_url, om_json_get_string (derived, "avatar_url"), PROP_AVATAR_URL);
-  set_string (self, &self->inviter, om_json_get_string (derived, "inviter"), PROP_INVITER);
-  if (om_json_get_boolean (derived, "is_space", &b))
-    SET_SCALAR (self, is_space, b, PROP_IS_SPACE);
-  if (om_json_get_boolean (derived, "is_encrypted", &b))
-    SET_SCALAR (self, is_encrypted, b, PROP_IS_ENCRYPTED);
-  if (om_json_get_int (derived, "joined_count", &n) && n >= 0)
-    SET_SCALAR (self, joined_count, (guint) n, PROP_JOINED_MEMBER_COUNT);
-  if (om_json_get_int (derived, "invited_count", &n) && n >= 0)
-    SET_SCALAR (self, invited_count, (guint) n, PROP_INVITED_MEMBER_COUNT);
-  if (om_json_get_int (derived, "last_activity", &n))
-    self->last_activity = n;
-  return TRUE;
-}
-
-static void
-add_string_member (JsonBuilder *builder,
-                   const char  *name,
-                   const char  *value)
-{
-  if (value == NULL)
-    return;
-  json_builder_set_member_name (builder, name);
-  json_builder_add_string_value (builder, value);
-}
-
-gboolean
-om_room_save_record (OmRoom  *self,
-                     GError **error)
-{
-  g_autofree char *json = NULL;
-  const char *membership;
-
-  g_return_val_if_fail (OM_IS_ROOM (self), FALSE);
-
-  if (self->store == NULL)
-    return TRUE;
-
-  /* The store knows join, invite and leave; a ban is a way of leaving. */
-  membership = om_membership_to_string (self->membership);
-  if (self->membership == OM_MEMBERSHIP_BAN || membership == NULL)
-    membership = "leave";
-
-  json = om_room_dup_record_json (self);
-  return om_store_save_room (self->store, self->room_id, membership, json, error);
-}
-
-/* TRUE when the record carried the derived values (see load_derived). */
-static gboolean
-load_record (OmRoom     *self,
-             const char *data_json)
-{
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_autoptr(GError) error = NULL;
-  JsonObject *record, *account_data;
-  JsonNode *node;
-  const char *s;
-
-  if (data_json == NULL)
-    return FALSE;
-  if (!json_parser_load_from_data (parser, data_json, -1, &error) ||
-      !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
-    {
-      g_warning ("Room %s: stored record unreadable, starting afresh: %s", self->room_id,
-                 error != NULL ? error->message : "not an object");
-      return FALSE;
-    }
-  record = json_node_get_object (json_parser_get_root (parser));
-
-  apply_summary (self, om_json_get_object (record, "summary"));
-  apply_unread (self, om_json_get_object (record, "unread_notifications"));
-  om_timeline_set_prev_batch (self->timeline, om_json_get_string (record, "prev_batch"));
-  if ((s = om_json_get_string (record, "fully_read")) != NULL)
-    set_string (self, &self->fully_read, s, PROP_FULLY_READ);
-
-  node = json_object_get_member (record, "invite_direct");
-  if (node != NULL && JSON_NODE_HOLDS_VALUE (node) &&
-      json_node_get_value_type (node) == G_TYPE_BOOLEAN)
-    self->invite_direct = json_node_get_boolean (node);
-  node = json_object_get_member (record, "is_direct");
-  if (node != NULL && JSON_NODE_HOLDS_VALUE (node) &&
-      json_node_get_value_type (node) == G_TYPE_BOOLEAN)
-    self->direct_override = json_node_get_boolean (node) ? 1 : 0;
-
-  account_data = om_json_get_object (record, "account_data");
-  if (account_data != NULL)
-    {
-      JsonObjectIter iter;
-      const char *type;
-      JsonNode *content;
-
-      json_object_iter_init (&iter, account_data);
-      while (json_object_iter_next (&iter, &type, &content))
-        if (JSON_NODE_HOLDS_OBJECT (content))
-          g_hash_table_insert (self->account_data, g_strdup (type),
-                               json_object_ref (json_node_get_object (content)));
-    }
-
-  return load_derived (self, om_json_get_object (record, "derived"));
-}
-
-/* Parses stored event JSON strings; unreadable ones are skipped. */
-static GPtrArray *
-parse_stored_events (OmRoom    *self,
-                     GPtrArray *rows,
-                     gboolean   allow_partial)
-{
-  GPtrArray *events = g_ptr_array_new_with_free_func (g_object_unref);
-  g_autoptr(JsonParser) all = json_parser_new ();
-  g_autoptr(GString) array = g_string_new ("[");
-
-  /* One parse for the whole room: an array of 8 events parses in 60 % of
-   * the time of 8 separate parses with json-glib (a mutable parser: sealing
-   * immutable nodes costs more than it saves here).
-   * Stored rows are our own JSON objects; if one is damaged, the rows are
-   * parsed one by one below and only the damaged one is skipped. */
-  for (guint i = 0; i < rows->len; i++)
-    {
-      if (i > 0)
-        g_string_append_c (array, ',');
-      g_string_append (array, g_ptr_array_index (rows, i));
-    }
-  g_string_append_c (array, ']');
-  if (json_parser_load_from_data (all, array->str, array->len, NULL) &&
-      JSON_NODE_HOLDS_ARRAY (json_parser_get_root (all)) &&
-      json_array_get_length (json_node_get_array (json_parser_get_root (all))) == rows->len)
-    {
-      JsonArray *parsed = json_node_get_array (json_parser_get_root (all));
-      gboolean ok = TRUE;
-
-      for (guint i = 0; i < rows->len && ok; i++)
-        {
-          JsonNode *node = json_array_get_element (parsed, i);
-          OmEvent *event = JSON_NODE_HOLDS_OBJECT (node)
-                           ? om_event_new_from_json (json_node_get_object (node), allow_partial, NULL)
-                           : NULL;
-
-          if (event == NULL)
-            ok = FALSE;
-          else
-            g_ptr_array_add (events, event);
-        }
-      if (ok)
-        return events;
-      g_ptr_array_set_size (events, 0);
-    }
-
-  for (guint i = 0; i < rows->len; i++)
-    {
-      g_autoptr(JsonParser) parser = json_parser_new ();
-      g_autoptr(GError) error = NULL;
-      OmEvent *event = NULL;
-
-      if (json_parser_load_from_data (parser, g_ptr_array_index (rows, i), -1, &error) &&
-          JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
-        event = om_event_new_from_json (json_node_get_object (json_parser_get_root (parser)),
-                                        allow_partial, &error);
-      if (event == NULL)
-        {
-          g_warning ("Room %s: stored event skipped: %s", self->room_id,
-                     error != NULL ? error->message : "not an object");
-          continue;
-        }
-      g_ptr_array_add (events, event);
-    }
-
-  return events;
-}
-
-OmRoom *
-om_room_new_from_store (OmSession    *session,
-                        OmStoreRoom  *record,
-                        const char   *own_user_id,
-                        OmStore      *store,
-                        OmHttp       *http,
-                        GError      **error)
-{
-  g_autoptr(OmRoom) self = NULL;
-  OmMembership membership;
-
-  g_return_val_if_fail (record != NULL && record->room_id != NULL, NULL);
-  g_return_val_if_fail (OM_IS_STORE (store), NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-  self = om_room_new (session, record->room_id, own_user_id, store, http);
-
-  g_object_freeze_notify (G_OBJECT (self));
-
-  membership = om_membership_from_string (record->membership);
-  set_membership (self, membership != OM_MEMBERSHIP_NONE ? membership : OM_MEMBERSHIP_LEAVE);
-  /* With a summary of what the list shows, the state waits for first use
-   * (a start with 1,000 rooms then parses no state event at all). */
-  self->state_pending = load_record (self, record->data_json);
-  if (!self->state_pending)
-    {
-      self->state_pending = TRUE;
-      if (!load_state (self, error))
-        return NULL;
-    }
-
-  self->receipts_pending = TRUE;
-  self->timeline_pending = TRUE;
-  /* Without a summary, the order comes from the newest stored event. */
-  self->stored_latest_ts = self->state_pending && self->last_activity > 0
-                           ? -1 : om_store_timeline_latest_ts (store, self->room_id);
-
-  om_room_refresh (self);
-  g_object_thaw_notify (G_OBJECT (self));
-
-  return g_steal_pointer (&self);
-}
