@@ -1085,6 +1085,15 @@ om_session_login_password_async (OmSession           *self,
 }
 
 gboolean
+om_session_login_finish (OmSession     *self,
+                         GAsyncResult  *result,
+                         GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+gboolean
 om_session_login_password_finish (OmSession     *self,
                                   GAsyncResult  *result,
                                   GError       **error)

@@ -100,6 +100,12 @@ gboolean         om_session_login_token_finish   (OmSession           *self,
                                                   GAsyncResult        *result,
                                                   GError             **error);
 
+/* Finishes any of the om_session_login_*_async sign-ins (each also has its
+ * own _finish, which does the same). */
+gboolean         om_session_login_finish         (OmSession           *self,
+                                                  GAsyncResult        *result,
+                                                  GError             **error);
+
 /* ---- the OAuth 2.0 API (native OIDC) ---- */
 
 typedef enum {

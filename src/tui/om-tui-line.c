@@ -629,16 +629,17 @@ sso_login_cb (GObject      *source,
   login_done (client, ok, error);
 }
 
+/* The end of a sign-in with nothing of its own to clean up. */
 static void
-token_login_cb (GObject      *source,
-                GAsyncResult *result,
-                gpointer      user_data)
+signed_in_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
 {
   LineClient *client = user_data;
   g_autoptr(GError) error = NULL;
   gboolean ok;
 
-  ok = om_session_login_token_finish (OM_SESSION (source), result, &error);
+  ok = om_session_login_finish (OM_SESSION (source), result, &error);
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
   login_done (client, ok, error);
@@ -668,7 +669,7 @@ handle_pasted_url (LineClient *client,
   g_cancellable_cancel (client->sso_cancellable);
   sso_done (client);
   om_session_login_token_async (client->session, client->options->homeserver, token,
-                                client->cancellable, token_login_cb, client);
+                                client->cancellable, signed_in_cb, client);
   explicit_bzero (token, strlen (token));
   g_free (token);
   return TRUE;
@@ -839,10 +840,7 @@ oidc_done_cb (GObject      *source,
   g_autoptr(GError) error = NULL;
   gboolean ok;
 
-  if (g_async_result_is_tagged (result, om_session_login_device_async))
-    ok = om_session_login_device_finish (OM_SESSION (source), result, &error);
-  else
-    ok = om_session_login_oauth_finish (OM_SESSION (source), result, &error);
+  ok = om_session_login_finish (OM_SESSION (source), result, &error);
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
   g_clear_object (&client->sso_listener);
@@ -994,21 +992,6 @@ choose_sign_in (LineClient *client)
 /* ---- an access token in hand (admins) ---- */
 
 static void
-access_token_cb (GObject      *source,
-                 GAsyncResult *result,
-                 gpointer      user_data)
-{
-  LineClient *client = user_data;
-  g_autoptr(GError) error = NULL;
-  gboolean ok;
-
-  ok = om_session_login_access_token_finish (OM_SESSION (source), result, &error);
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return;
-  login_done (client, ok, error);
-}
-
-static void
 sign_in_with_access_token (LineClient *client)
 {
   OmTuiLineOptions *options = client->options;
@@ -1022,7 +1005,7 @@ sign_in_with_access_token (LineClient *client)
     }
   say ("-- signing in to %s with an access token", options->homeserver);
   om_session_login_access_token_async (client->session, options->homeserver, options->access_token,
-                                       client->cancellable, access_token_cb, client);
+                                       client->cancellable, signed_in_cb, client);
   /* The session has it now; this copy goes. */
   explicit_bzero (options->access_token, strlen (options->access_token));
 }
